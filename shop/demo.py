@@ -1,0 +1,56 @@
+"""Demo data for `seed_demo`: idempotent, safe to run on every `make run`."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from legal.models import PrivacyPolicyVersion, TermsVersion
+from shop.calendar import RIGA
+from shop.services import import_products
+
+DEMO_STAFF_USERNAME = "staff"
+# A demo login printed by `make run`; not a secret. Never seeded outside DEBUG.
+DEMO_STAFF_PASSWORD = os.environ.get("DEMO_STAFF_PASSWORD", "staff-demo-password")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def seed_catalogue() -> None:
+    import_products(text=(ROOT / "shop" / "fixtures" / "demo_products.csv").read_text("utf-8"))
+
+
+def seed_legal_documents() -> None:
+    fixtures = ROOT / "legal" / "fixtures"
+    effective = datetime(2026, 1, 1, tzinfo=RIGA)
+    for model, stem in ((TermsVersion, "terms"), (PrivacyPolicyVersion, "privacy")):
+        model.objects.get_or_create(
+            version="2026-01",
+            defaults={
+                "effective_from": effective,
+                "text_lv": (fixtures / f"{stem}_2026-01.lv.txt").read_text("utf-8"),
+                "text_en": (fixtures / f"{stem}_2026-01.en.txt").read_text("utf-8"),
+            },
+        )
+
+
+def seed_staff_user() -> None:
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(
+        username=DEMO_STAFF_USERNAME,
+        defaults={"is_staff": True, "is_superuser": True, "email": "staff@example.lv"},
+    )
+    if created:
+        user.set_password(DEMO_STAFF_PASSWORD)
+        user.save()
+
+
+@transaction.atomic
+def seed_demo() -> None:
+    seed_catalogue()
+    seed_legal_documents()
+    seed_staff_user()

@@ -1,0 +1,15 @@
+"""Celery tasks of the shared kernel: thin, they call the outbox service."""
+
+from celery import shared_task
+
+from shop import outbox
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver_outbox_message(message_id: int) -> bool:
+    return outbox.deliver(message_id)
+
+
+@shared_task(ignore_result=True)
+def relay_outbox() -> int:
+    return outbox.relay()
