@@ -41,3 +41,80 @@ class PrivacyPolicyVersion(DocumentVersion):
     class Meta(DocumentVersion.Meta):
         verbose_name = _("privacy policy version")
         verbose_name_plural = _("privacy policy versions")
+
+
+class ConsentPurpose(models.TextChoices):
+    MARKETING_EMAIL = "marketing_email", _("Marketing emails")
+    MARKETING_SMS = "marketing_sms", _("Marketing SMS")
+    PROFILING = "profiling", _("Profiling for personalised offers")
+
+
+class ConsentSource(models.TextChoices):
+    CHECKOUT = "checkout", _("Checkout")
+    API = "api", _("API")
+    STAFF = "staff", _("Staff")
+    UNSUBSCRIBE_LINK = "unsubscribe_link", _("Unsubscribe link")
+
+
+class Consent(models.Model):
+    """R31: consent per purpose, separate from ordering, with the policy version shown."""
+
+    email = models.EmailField(_("email"))
+    user = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="consents"
+    )
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="consents"
+    )
+    purpose = models.CharField(_("purpose"), max_length=32, choices=ConsentPurpose.choices)
+    given_at = models.DateTimeField(_("given at"), default=timezone.now)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    policy_version = models.ForeignKey(
+        PrivacyPolicyVersion, null=True, blank=True, on_delete=models.PROTECT
+    )
+    source = models.CharField(_("source"), max_length=32, choices=ConsentSource.choices)
+
+    class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+        ordering = ["-given_at"]
+        indexes = [models.Index(fields=["email", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} ({self.given_at:%Y-%m-%d})"
+
+    @property
+    def active(self) -> bool:
+        return self.withdrawn_at is None
+
+
+class Recipient(models.TextChoices):
+    OMNIVA = "omniva", _("Omniva (courier, processor)")
+    STRIPE = "stripe", _("Stripe (card payments)")
+    BANK = "bank", _("Bank (SEPA refunds)")
+    AUTHORITY = "authority", _("Public authority")
+
+
+class Disclosure(models.Model):
+    """R27: every disclosure of personal data to a third party."""
+
+    recipient = models.CharField(_("recipient"), max_length=32, choices=Recipient.choices)
+    categories = models.JSONField(_("data categories"), default=list)
+    purpose = models.CharField(_("purpose"), max_length=200)
+    disclosed_at = models.DateTimeField(_("disclosed at"), default=timezone.now)
+    order = models.ForeignKey(
+        "orders.Order",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="disclosures",
+    )
+    reference = models.CharField(_("reference"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("disclosure")
+        verbose_name_plural = _("disclosures")
+        ordering = ["-disclosed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_recipient_display()} {self.disclosed_at:%Y-%m-%d}"

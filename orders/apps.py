@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = _("Orders, invoices and payments")
+
+    def ready(self) -> None:
+        from orders.services import invoicing_pdf  # noqa: F401  registers the PDF attachment

@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/", include(api_urlpatterns)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("orders/", include("orders.urls")),
     # Keep this last: every unknown /api/ path answers problem+json, DEBUG or not.
     re_path(r"^api/", api_not_found),
 ]

@@ -18,11 +18,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from shop.errors import InvalidInput, Refused
+
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://keune.lv/problems/"
 
 
-class BusinessRuleViolation(exceptions.APIException):
+class BusinessRuleViolation(exceptions.APIException):  # noqa: N818 - DRF naming
     """A business action the rules refuse: 422 with `code` and the relevant facts."""
 
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
@@ -33,16 +35,6 @@ class BusinessRuleViolation(exceptions.APIException):
         super().__init__(detail=detail, code=code)
         self.code = code
         self.facts = facts
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "The request conflicts with an earlier one."
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail=detail, code=code)
-        self.code = code
 
 
 def problem(
@@ -101,6 +93,19 @@ def flatten_errors(data: Any, prefix: str = "") -> list[dict[str, str]]:
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Refused):
+        body = problem(
+            exc.status_code,
+            code=exc.code,
+            title="Action refused" if exc.status_code == 422 else "Conflict",
+            detail=exc.detail,
+            **{key: _jsonable(value) for key, value in exc.facts.items()},
+        )
+        return Response(body, status=exc.status_code, content_type=PROBLEM_JSON)
+    if isinstance(exc, InvalidInput):
+        exc = exceptions.ValidationError(
+            {e["field"]: [exceptions.ErrorDetail(e["message"], code=e["code"])] for e in exc.errors}
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -144,6 +149,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
 
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
+        if hasattr(value, "tzinfo") and value.tzinfo is not None:
+            from django.utils import timezone
+
+            value = timezone.localtime(value)
         return value.isoformat()
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]

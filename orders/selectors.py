@@ -1,0 +1,70 @@
+"""Reads of orders: what the customer and staff see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import Prefetch, QuerySet
+
+from delivery.rules import estimated_delivery
+from orders.models import Invoice, InvoiceKind, Order, OrderLine, Payment, Refund
+from shop.calendar import riga_date
+from shop.money import ZERO, to_money
+from shop.selectors import latvian_calendar
+
+WITHDRAWAL_DAYS = 14  # R16
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    amount_paid: Decimal
+    amount_refunded: Decimal
+    amount_open: Decimal
+    invoice: Invoice | None
+    estimated_delivery: tuple[date, date] | None
+    withdrawal_deadline: datetime | None
+
+
+def order_with_details() -> QuerySet[Order]:
+    """One query per relation, whatever the number of lines, payments or refunds."""
+    return Order.objects.select_related("terms_version", "parcel_machine").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("pk")),
+        Prefetch("payments", queryset=Payment.objects.order_by("received_at", "pk")),
+        Prefetch("refunds", queryset=Refund.objects.order_by("created_at", "pk")),
+        Prefetch("invoices", queryset=Invoice.objects.order_by("issued_at", "pk")),
+    )
+
+
+def withdrawal_deadline(order: Order, calendar=None) -> datetime | None:
+    """R16 (R0.4): 14 days from the day after the last delivery, for consumers."""
+    if not order.is_consumer or order.delivered_at is None:
+        return None
+    calendar = calendar or latvian_calendar()
+    return calendar.period_end(riga_date(order.delivered_at), WITHDRAWAL_DAYS)
+
+
+def order_summary(order: Order) -> OrderSummary:
+    """Uses the prefetched relations of `order_with_details()` when present."""
+    payments = list(order.payments.all())
+    refunds = list(order.refunds.all())
+    invoices = [i for i in order.invoices.all() if i.kind == InvoiceKind.INVOICE]
+    paid = to_money(sum((p.amount for p in payments), ZERO))
+    refunded = to_money(sum((r.amount for r in refunds if r.status != "failed"), ZERO))
+    calendar = None
+    estimate = None
+    if order.paid_at and order.status in ("paid", "shipped"):
+        calendar = latvian_calendar()
+        estimate = estimated_delivery(paid_on=riga_date(order.paid_at), calendar=calendar)
+    open_amount = ZERO
+    if order.status in ("placed", "confirmed"):
+        open_amount = max(ZERO, order.total - paid)
+    return OrderSummary(
+        amount_paid=paid,
+        amount_refunded=refunded,
+        amount_open=open_amount,
+        invoice=invoices[0] if invoices else None,
+        estimated_delivery=estimate,
+        withdrawal_deadline=withdrawal_deadline(order, calendar),
+    )

@@ -1,0 +1,269 @@
+"""place_order: the contract is concluded when the customer submits the order (R1, T3.1).
+
+One transaction: terms check (R1), stock reserved under row locks in SKU order (R8), price
+snapshot (R2), delivery fee from the tariff in force (R6), the invoice with a gapless
+number (R9), consents (R31); after commit, through the outbox, the confirmation email
+with the invoice PDF, the confirm link and the withdrawal information.
+
+The number of queries does not depend on the number of lines.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from delivery.models import DeliveryTariff, ParcelMachine
+from delivery.rules import delivery_fee
+from legal.models import Consent, ConsentSource, PrivacyPolicyVersion, TermsVersion
+from orders import emails
+from orders.models import Capacity, DeliveryMethod, Order, OrderLine
+from orders.services.invoicing import issue_invoice
+from orders.services.locks import lock_products_by_sku
+from shop import tokens
+from shop.calendar import end_of_day, riga_date
+from shop.errors import InvalidInput, Refused
+from shop.models import Product
+from shop.money import ZERO, line_total, to_money
+from shop.selectors import latvian_calendar, vat_rates_in_force
+
+NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True)
+class CustomerData:
+    first_name: str
+    last_name: str
+    email: str
+    phone: str  # already E.164
+    is_consumer: bool = True
+    company_name: str = ""
+    company_reg_no: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryData:
+    method: str
+    parcel_machine_id: str = ""
+    street: str = ""
+    city: str = ""
+    postal_code: str = ""
+    country: str = "LV"
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    sku: str
+    quantity: int
+
+
+@dataclass
+class PlacedOrder:
+    order: Order
+    access_token: str  # shown once; only its hash is stored
+    lines: list[OrderLine] = field(default_factory=list)
+
+
+def new_order_number() -> str:
+    return "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+
+
+def place_order(
+    *,
+    customer: CustomerData,
+    capacity: str,
+    delivery: DeliveryData,
+    lines: list[LineRequest],
+    accepted_terms_version: str,
+    consents: dict[str, bool] | None = None,
+    user=None,
+    language: str = "lv",
+    now: datetime | None = None,
+) -> PlacedOrder:
+    now = now or timezone.now()
+    if capacity not in Capacity.values:
+        # R5: under 14 cannot order; only adults and minors with consent.
+        raise InvalidInput.single("capacity", "invalid_choice", "Capacity not allowed.")
+    if not lines:
+        raise InvalidInput.single("lines", "empty", "An order needs at least one line.")
+    quantities: dict[str, int] = {}
+    for line in lines:
+        quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
+
+    with transaction.atomic():
+        terms = TermsVersion.objects.in_force(now)
+        if terms is None or terms.version != accepted_terms_version:
+            # R1 (T1.5): the version in force must be the one accepted.
+            raise Refused(
+                "terms_not_accepted",
+                "The order must accept the terms of use in force.",
+                version_in_force=terms.version if terms else None,
+            )
+        machine = _parcel_machine(delivery)
+        tariff = DeliveryTariff.objects.in_force(now)
+        if tariff is None:
+            raise Refused("no_delivery_tariff", "No delivery tariff is in force.")
+
+        products = lock_products_by_sku(quantities)  # R8: one query, SKU order
+        _check_products(quantities, products)
+
+        rates = vat_rates_in_force(riga_date(now))
+        order_lines = []
+        for request in lines:
+            product = products[request.sku]
+            rate = rates.get(product.vat_category)
+            if rate is None:
+                raise Refused("no_vat_rate", f"No VAT rate in force for {product.sku}.")
+            order_lines.append(
+                OrderLine(
+                    product=product,
+                    sku=product.sku,
+                    name_lv=product.name_lv,
+                    name_en=product.name_en,
+                    unit_price=product.price,  # R2: the price at placement
+                    vat_rate=rate,
+                    quantity=request.quantity,
+                    line_total=line_total(product.price, request.quantity),
+                    sealed_hygiene=product.sealed_hygiene,
+                )
+            )
+        goods_total = to_money(sum((ol.line_total for ol in order_lines), ZERO))
+        fee = delivery_fee(goods_total=goods_total, fee=tariff.fee, free_above=tariff.free_above)
+
+        calendar = latvian_calendar()
+        placed_day = riga_date(now)
+        contact_deadline = calendar.working_days_end(
+            placed_day, settings.SHOP["CONTACT_WORKING_DAYS"]
+        )
+        due_day = calendar.add_working_days(
+            placed_day, settings.SHOP["INVOICE_PAYMENT_WORKING_DAYS"]
+        )
+        access_token = tokens.new_secret()
+        order = Order(
+            status="placed",
+            user=user if user is not None and user.is_authenticated else None,
+            access_token_hash=tokens.hash_secret(access_token),
+            language=language[:5],
+            placed_at=now,
+            terms_version=terms,
+            capacity=capacity,
+            is_consumer=customer.is_consumer,
+            company_name="" if customer.is_consumer else customer.company_name,
+            company_reg_no="" if customer.is_consumer else customer.company_reg_no,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            email=customer.email,
+            phone=customer.phone,
+            delivery_method=delivery.method,
+            parcel_machine=machine,
+            parcel_machine_name=_machine_label(machine),
+            street=delivery.street if machine is None else "",
+            city=delivery.city if machine is None else "",
+            postal_code=delivery.postal_code if machine is None else "",
+            country="LV",
+            tariff=tariff,
+            goods_total=goods_total,
+            delivery_fee=fee,
+            total=goods_total + fee,
+            contact_deadline=contact_deadline,
+            payment_due_at=end_of_day(due_day),  # R10
+        )
+        _save_with_unique_number(order)
+        for order_line in order_lines:
+            order_line.order = order
+        OrderLine.objects.bulk_create(order_lines)
+
+        # R8: reserve stock on the locked rows.
+        for sku, quantity in quantities.items():
+            products[sku].stock -= quantity
+        Product.objects.bulk_update(list(products.values()), ["stock"])
+
+        invoice = issue_invoice(order=order, lines=order_lines, due_date=due_day)
+        _record_consents(order, consents or {}, now)
+        emails.order_placed(order=order, lines=order_lines, invoice=invoice, token=access_token)
+    return PlacedOrder(order=order, access_token=access_token, lines=order_lines)
+
+
+def _save_with_unique_number(order: Order) -> None:
+    for _ in range(5):
+        order.number = new_order_number()
+        try:
+            with transaction.atomic():
+                order.save()
+            return
+        except IntegrityError:
+            if Order.objects.filter(number=order.number).exists():
+                continue
+            raise
+    raise RuntimeError("could not find a free order number")
+
+
+def _parcel_machine(delivery: DeliveryData) -> ParcelMachine | None:
+    if delivery.method == DeliveryMethod.PARCEL_MACHINE:
+        machine = ParcelMachine.objects.filter(zip=delivery.parcel_machine_id, active=True).first()
+        if machine is None:
+            # R4: only Latvian machines from the directory.
+            raise InvalidInput.single(
+                "delivery.parcel_machine_id",
+                "unknown_parcel_machine",
+                "No active Latvian Omniva parcel machine has this id.",
+            )
+        return machine
+    if delivery.method != DeliveryMethod.COURIER:
+        raise InvalidInput.single("delivery.method", "invalid_choice", "Unknown delivery method.")
+    return None
+
+
+def _machine_label(machine: ParcelMachine | None) -> str:
+    if machine is None:
+        return ""
+    return ", ".join(p for p in [machine.name, machine.address, machine.city] if p)[:300]
+
+
+def _check_products(quantities: dict[str, int], products: dict[str, Product]) -> None:
+    unknown = [sku for sku in quantities if sku not in products or not products[sku].active]
+    if unknown:
+        raise InvalidInput(
+            [
+                {"field": "lines", "code": "unknown_sku", "message": f"No such product: {sku}"}
+                for sku in unknown
+            ]
+        )
+    short = [
+        {"sku": sku, "requested": quantity, "available": products[sku].stock}
+        for sku, quantity in sorted(quantities.items())
+        if products[sku].stock < quantity
+    ]
+    if short:
+        # R8: refused with the SKUs short.
+        raise Refused(
+            "insufficient_stock",
+            "Not enough stock for: " + ", ".join(s["sku"] for s in short),
+            short=short,
+        )
+
+
+def _record_consents(order: Order, consents: dict[str, bool], now: datetime) -> None:
+    given = [purpose for purpose, value in consents.items() if value]
+    if not given:
+        return
+    policy = PrivacyPolicyVersion.objects.in_force(now)
+    Consent.objects.bulk_create(
+        [
+            Consent(
+                email=order.email,
+                user=order.user,
+                order=order,
+                purpose=purpose,
+                given_at=now,
+                policy_version=policy,
+                source=ConsentSource.CHECKOUT,
+            )
+            for purpose in given
+        ]
+    )

@@ -1,0 +1,82 @@
+"""Contact (R12), cancellation (T3.4, T5.4, R10, customer) and their money consequences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders import emails
+from orders.models import LineStatus, Order, OrderLine, OrderStatus, PRE_DISPATCH
+from orders.services.locks import lock_order, lock_products_by_id
+from orders.services.payments import settle_balance
+from shop.errors import Refused
+from shop.models import Product
+
+
+def establish_contact(*, order_id: int, at: datetime | None = None) -> Order:
+    """R12: the customer confirmed through the emailed link, or staff reached them."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.status == OrderStatus.CANCELLED:
+            raise Refused(
+                "order_cancelled",
+                "The order is cancelled.",
+                cancel_reason=order.cancel_reason,
+            )
+        if order.status == OrderStatus.PLACED:
+            order.confirm(at=at)
+            order.save()
+        elif order.contact_established_at is None:
+            order.contact_established_at = at
+            order.save(update_fields=["contact_established_at"])
+    return order
+
+
+def cancel_order(*, order_id: int, reason: str, at: datetime | None = None) -> Order:
+    """Cancel, release the reserved stock, and refund per the reason. Idempotent."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.status == OrderStatus.CANCELLED:
+            return order
+        order.cancel(reason=reason, at=at)
+        order.save()
+        active = list(
+            OrderLine.objects.filter(
+                order=order, status__in=[LineStatus.ORDERED, LineStatus.UNAVAILABLE]
+            )
+        )
+        release_stock(active)
+        for line in active:
+            line.cancel(at=at)
+            line.save()
+        settle_balance(order=order, at=at)
+        emails.order_cancelled(order=order)
+    return order
+
+
+def cancel_by_customer(*, order_id: int) -> Order:
+    """Before dispatch the customer may cancel; everything paid comes back, fee included."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.status not in PRE_DISPATCH:
+            raise Refused(
+                "cannot_cancel",
+                "The order can no longer be cancelled: it has been dispatched or closed. "
+                "A consumer may withdraw from the contract instead.",
+                status=order.status,
+            )
+        return cancel_order(order_id=order.pk, reason="customer")
+
+
+def release_stock(lines: list[OrderLine]) -> None:
+    """R8: give reserved stock back, under product locks taken in SKU order."""
+    if not lines:
+        return
+    products = lock_products_by_id(line.product_id for line in lines)
+    for line in lines:
+        products[line.product_id].stock += line.quantity
+    Product.objects.bulk_update(list(products.values()), ["stock"])

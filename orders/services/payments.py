@@ -1,0 +1,111 @@
+"""Money in (R10, R11, R12): record a payment against an order, under the order's lock.
+
+- Paid in full: the order is paid (and contact is established, R12).
+- Paid in part: recorded; contact established; the order waits for the rest.
+- More than the total: the excess is refunded to the account it came from (T4.3).
+- Money for a cancelled order is refunded: in full (R10), or without the delivery fee
+  when the order was cancelled for lack of contact or a failed delivery (T3.4, T5.4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+
+from orders import emails
+from orders.models import (
+    AWAITING_PAYMENT,
+    BankEntry,
+    CancelReason,
+    Order,
+    OrderStatus,
+    Payment,
+    RefundReason,
+)
+from orders.services import refunds
+from orders.services.locks import lock_order
+from shop.calendar import riga_date
+from shop.money import ZERO, to_money
+
+FEE_RETAINED_FOR = {CancelReason.NO_CONTACT, CancelReason.DELIVERY_FAILED}
+
+LATE_PAYMENT_REASON = {
+    CancelReason.NO_CONTACT: RefundReason.NO_CONTACT,
+    CancelReason.UNPAID: RefundReason.UNPAID_LATE_PAYMENT,
+    CancelReason.CUSTOMER: RefundReason.CUSTOMER_CANCEL,
+    CancelReason.UNAVAILABLE: RefundReason.UNAVAILABLE,
+    CancelReason.DELIVERY_FAILED: RefundReason.DELIVERY_FAILED,
+    CancelReason.STAFF: RefundReason.STAFF,
+}
+
+
+def retained_on_cancellation(order: Order) -> Decimal:
+    """What the shop keeps of a cancelled order: the delivery fee in T3.4 and T5.4 cases."""
+    return order.delivery_fee if order.cancel_reason in FEE_RETAINED_FOR else ZERO
+
+
+def record_payment(
+    *,
+    order_id: int,
+    amount: Decimal,
+    method: str,
+    received_at: datetime,
+    bank_entry: BankEntry | None = None,
+    payer_name: str = "",
+    payer_iban: str = "",
+    stripe_payment_intent: str | None = None,
+) -> Payment:
+    amount = to_money(amount)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        payment = Payment.objects.create(
+            order=order,
+            amount=amount,
+            method=method,
+            received_at=received_at,
+            bank_entry=bank_entry,
+            payer_name=payer_name[:140],
+            payer_iban=payer_iban,
+            stripe_payment_intent=stripe_payment_intent,
+        )
+        settle_balance(order=order, at=received_at, payment=payment)
+        order.save()
+        emails.payment_received(order=order, payment=payment)
+    return payment
+
+
+def settle_balance(*, order: Order, at: datetime, payment: Payment | None = None) -> None:
+    """Bring the order's state and refunds in line with what was paid (order locked)."""
+    paid = refunds.paid_total(order)
+    committed = refunds.refunded_total(order)
+    due_day = riga_date(at) + timedelta(days=refunds.REFUND_DAYS)
+
+    if order.status == OrderStatus.CANCELLED:
+        owed_back = paid - retained_on_cancellation(order) - committed
+        if owed_back > 0:
+            refunds.create_refund(
+                order_id=order.pk,
+                amount=owed_back,
+                reason=LATE_PAYMENT_REASON.get(order.cancel_reason, RefundReason.STAFF),
+                due_date=due_day,
+                payment=payment,
+            )
+        return
+
+    if order.status in AWAITING_PAYMENT:
+        if paid >= order.total:
+            order.mark_paid(at=at)
+        elif order.status == OrderStatus.PLACED:
+            order.confirm(at=at)  # R12: a matching payment establishes contact
+
+    excess = paid - order.total - committed
+    if excess > 0:
+        refunds.create_refund(
+            order_id=order.pk,
+            amount=excess,
+            reason=RefundReason.OVERPAYMENT,
+            due_date=due_day,
+            payment=payment,
+        )
