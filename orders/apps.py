@@ -7,4 +7,5 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders, invoices and payments")
 
     def ready(self) -> None:
+        from orders import deadlines  # noqa: F401  registers the deadline jobs
         from orders.services import invoicing_pdf  # noqa: F401  registers the PDF attachment

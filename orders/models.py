@@ -262,7 +262,9 @@ class OrderLine(ConcurrentTransitionMixin, models.Model):
         self.substitution_decided_at = at
 
     @transition(
-        field=status, source=[LineStatus.ORDERED, LineStatus.UNAVAILABLE], target=LineStatus.CANCELLED
+        field=status,
+        source=[LineStatus.ORDERED, LineStatus.UNAVAILABLE],
+        target=LineStatus.CANCELLED,
     )
     def cancel(self, *, at) -> None:
         if self.substitution_offered_at and not self.substitution_decided_at:
@@ -282,6 +284,9 @@ class IdempotencyRecord(models.Model):
     class Meta:
         verbose_name = _("idempotency record")
         verbose_name_plural = _("idempotency records")
+
+    def __str__(self) -> str:
+        return self.key
 
 
 # --- Invoices (R9) ----------------------------------------------------------------------
@@ -366,6 +371,9 @@ class InvoiceLine(models.Model):
     class Meta:
         ordering = ["invoice", "pk"]
 
+    def __str__(self) -> str:
+        return f"{self.description} × {self.quantity}"
+
 
 # --- Money in (R11) ---------------------------------------------------------------------
 
@@ -447,7 +455,9 @@ class BankEntry(models.Model):
         ordering = ["-booking_date", "-pk"]
         indexes = [
             models.Index(
-                fields=["booking_date"], name="bank_entry_unmatched_idx", condition=Q(status="unmatched")
+                fields=["booking_date"],
+                name="bank_entry_unmatched_idx",
+                condition=Q(status="unmatched"),
             )
         ]
 
@@ -602,11 +612,15 @@ class Refund(ConcurrentTransitionMixin, models.Model):
     def is_overdue(self) -> bool:
         from shop.selectors import today_in_riga
 
-        return self.status in (
-            RefundStatus.PENDING,
-            RefundStatus.READY,
-            RefundStatus.APPROVED,
-        ) and self.due_date < today_in_riga()
+        return (
+            self.status
+            in (
+                RefundStatus.PENDING,
+                RefundStatus.READY,
+                RefundStatus.APPROVED,
+            )
+            and self.due_date < today_in_riga()
+        )
 
     @transition(field=status, source=RefundStatus.PENDING, target=RefundStatus.READY)
     def release(self) -> None:

@@ -20,6 +20,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Anything whose immediate delivery after commit was lost is picked up here.
     "relay-outbox": {"task": "shop.tasks.relay_outbox", "schedule": timedelta(minutes=1)},
+    # R10, R12, overdue refunds and every other deadline registered in shop.deadlines.
+    "run-deadlines": {"task": "shop.tasks.run_deadlines", "schedule": timedelta(minutes=5)},
 }
 
 

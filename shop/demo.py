@@ -9,6 +9,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from delivery.services import load_demo_parcel_machines
 from legal.models import PrivacyPolicyVersion, TermsVersion
 from shop.calendar import RIGA
 from shop.services import import_products
@@ -53,4 +54,5 @@ def seed_staff_user() -> None:
 def seed_demo() -> None:
     seed_catalogue()
     seed_legal_documents()
+    load_demo_parcel_machines()  # only into an empty directory
     seed_staff_user()

@@ -55,7 +55,7 @@ def publish(topic: str, payload: dict[str, Any], *, dedupe_key: str | None = Non
     """
     if topic not in _handlers:
         raise UnknownTopic(topic)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if dedupe_key is not None:
             message, created = OutboxMessage.objects.get_or_create(
                 dedupe_key=dedupe_key, defaults={"topic": topic, "payload": payload}

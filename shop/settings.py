@@ -166,7 +166,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "OrderLineStatusEnum": "orders.models.LineStatus",
+        "RefundStatusEnum": "orders.models.RefundStatus",
+        "CancelReasonEnum": "orders.models.CancelReason",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -13,3 +13,10 @@ def deliver_outbox_message(message_id: int) -> bool:
 @shared_task(ignore_result=True)
 def relay_outbox() -> int:
     return outbox.relay()
+
+
+@shared_task(ignore_result=True)
+def run_deadlines() -> dict[str, int]:
+    from shop.deadlines import run_all
+
+    return run_all()

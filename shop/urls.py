@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from delivery.api.views import ParcelMachineViewSet
 from legal.api.views import TermsView
 from shop.api.errors import problem_response
 from shop.api.views import ProductViewSet
@@ -11,10 +12,12 @@ from shop.api.views import ProductViewSet
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("products", ProductViewSet, basename="product")
+router.register("parcel-machines", ParcelMachineViewSet, basename="parcel-machine")
 
 api_urlpatterns = [
     path("", include(router.urls)),
     path("terms/", TermsView.as_view(), name="terms"),
+    path("", include("orders.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

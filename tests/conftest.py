@@ -38,6 +38,15 @@ def _celery_eager(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttling counters live in the cache: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 

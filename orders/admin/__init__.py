@@ -1,0 +1,1 @@
+from orders.admin import bank, orders, refunds  # noqa: F401

@@ -95,7 +95,7 @@ def place_order(
     for line in lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         terms = TermsVersion.objects.in_force(now)
         if terms is None or terms.version != accepted_terms_version:
             # R1 (T1.5): the version in force must be the one accepted.
@@ -185,7 +185,7 @@ def place_order(
 
         invoice = issue_invoice(order=order, lines=order_lines, due_date=due_day)
         _record_consents(order, consents or {}, now)
-        emails.order_placed(order=order, lines=order_lines, invoice=invoice, token=access_token)
+        emails.order_placed(order=order, lines=order_lines, invoice=invoice)
     return PlacedOrder(order=order, access_token=access_token, lines=order_lines)
 
 

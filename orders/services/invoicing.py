@@ -21,7 +21,7 @@ def allocate_invoice_number(*, series: str, year: int) -> tuple[str, int]:
     The counter row is updated in the caller's transaction: a rollback gives the number
     back, so no number is skipped or used twice (R9).
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         counter = (
             InvoiceCounter.objects.select_for_update().filter(series=series, year=year).first()
         )
@@ -47,7 +47,12 @@ def vat_breakdown(lines: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
         gross = to_money(gross_by_rate[rate])
         vat = vat_in_gross(gross, rate)
         rows.append(
-            {"rate": f"{rate:.2f}", "taxable": str(gross - vat), "vat": str(vat), "gross": str(gross)}
+            {
+                "rate": f"{rate:.2f}",
+                "taxable": str(gross - vat),
+                "vat": str(vat),
+                "gross": str(gross),
+            }
         )
     return rows
 
@@ -95,6 +100,19 @@ def issue_credit_note(
 ) -> Invoice:
     """A credit note (negative quantities) correcting an invoice."""
     return _issue(order=order, kind=InvoiceKind.CREDIT_NOTE, rows=rows, corrects=corrects)
+
+
+def issue_invoice_correction(
+    *, order: Order, corrects: Invoice, rows: list[tuple[str, str, int, Decimal, Decimal]]
+) -> Invoice:
+    """A supplementary invoice for an amount the customer owes on top (R13 substitution)."""
+    return _issue(
+        order=order,
+        kind=InvoiceKind.INVOICE,
+        rows=rows,
+        corrects=corrects,
+        due_date=corrects.due_date if corrects else None,
+    )
 
 
 def _issue(*, order, kind, rows, due_date=None, corrects=None) -> Invoice:

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import emails
-from orders.models import LineStatus, Order, OrderLine, OrderStatus, PRE_DISPATCH
+from orders.models import PRE_DISPATCH, LineStatus, Order, OrderLine, OrderStatus
 from orders.services.locks import lock_order, lock_products_by_id
 from orders.services.payments import settle_balance
 from shop.errors import Refused

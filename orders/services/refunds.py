@@ -155,6 +155,36 @@ def release_refund(*, refund_id: int) -> Refund:
     return refund
 
 
+ACCOUNT_EDITABLE_STATUSES = (RefundStatus.PENDING, RefundStatus.READY)
+
+
+def update_refund_account(*, refund_id: int, iban: str, account_holder: str) -> Refund:
+    """Staff correct the IBAN or account holder of a bank refund not yet approved.
+
+    Once approved, the account is what the approver saw: it no longer changes.
+    """
+    iban = normalise_iban(iban)
+    account_holder = (account_holder or "").strip()[:140]
+    if not account_holder:
+        raise InvalidInput.single("account_holder", "required", "The account holder is required.")
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if (
+            refund.status not in ACCOUNT_EDITABLE_STATUSES
+            or refund.destination != RefundDestination.IBAN
+        ):
+            raise Refused(
+                "refund_account_locked",
+                "Only the account of a bank refund not yet approved can be changed.",
+                status=refund.status,
+                destination=refund.destination,
+            )
+        refund.iban = iban
+        refund.account_holder = account_holder
+        refund.save(update_fields=["iban", "account_holder"])
+    return refund
+
+
 def approve_refunds(*, refund_ids: Iterable[int], by) -> list[Refund]:
     """Staff approval (permission `orders.approve_refund`, checked by the caller).
 
@@ -179,9 +209,11 @@ def settle_refunds(*, refund_ids: Iterable[int]) -> int:
     now = timezone.now()
     count = 0
     with transaction.atomic():
-        for refund in Refund.objects.select_for_update().filter(
-            pk__in=list(refund_ids), status=RefundStatus.SENT
-        ).order_by("pk"):
+        for refund in (
+            Refund.objects.select_for_update()
+            .filter(pk__in=list(refund_ids), status=RefundStatus.SENT)
+            .order_by("pk")
+        ):
             refund.settle(at=now)
             refund.save()
             count += 1
@@ -194,10 +226,14 @@ def fail_refunds(*, refund_ids: Iterable[int], reason: str) -> int:
     now = timezone.now()
     count = 0
     with transaction.atomic():
-        for refund in Refund.objects.select_for_update().filter(
-            pk__in=list(refund_ids),
-            status__in=[RefundStatus.APPROVED, RefundStatus.SENT, RefundStatus.SETTLED],
-        ).order_by("pk"):
+        for refund in (
+            Refund.objects.select_for_update()
+            .filter(
+                pk__in=list(refund_ids),
+                status__in=[RefundStatus.APPROVED, RefundStatus.SENT, RefundStatus.SETTLED],
+            )
+            .order_by("pk")
+        ):
             refund.fail(reason=reason, at=now)
             refund.save()
             count += 1

@@ -24,7 +24,7 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://keune.lv/problems/"
 
 
-class BusinessRuleViolation(exceptions.APIException):  # noqa: N818 - DRF naming
+class BusinessRuleViolation(exceptions.APIException):
     """A business action the rules refuse: 422 with `code` and the relevant facts."""
 
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
