@@ -906,7 +906,7 @@ def test_a_bad_statement_found_in_the_background_fails_clearly_and_stores_nothin
     assert statement.status == BankStatement.Status.FAILED
     assert "invalid amount" in statement.error
     assert not BankEntry.objects.exists()
-    page = superuser_client.get(response["Location"]).content.decode()
+    page = superuser_client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "The import failed" in page and "invalid amount" in page
     assert 'http-equiv="refresh"' not in page
 
