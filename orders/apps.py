@@ -8,4 +8,7 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from orders import deadlines  # noqa: F401  registers the deadline jobs
-        from orders.services import invoicing_pdf  # noqa: F401  registers the PDF attachment
+        from orders.services import (
+            card_payments,  # noqa: F401  registers stripe.refund
+            invoicing_pdf,  # noqa: F401  registers the PDF attachment
+        )

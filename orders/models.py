@@ -145,6 +145,20 @@ class Order(ConcurrentTransitionMixin, models.Model):
                 name="order_awaiting_payment_idx",
                 condition=Q(status__in=["placed", "confirmed"]),
             ),
+            # Closing orders (returns.withdrawals): delivered ones whose period may be over.
+            models.Index(
+                fields=["delivered_at"],
+                name="order_delivered_idx",
+                condition=Q(status="delivered"),
+            ),
+            # The same job pages through them in pk order: without this index PostgreSQL
+            # walks the primary key of all orders to find the delivered ones, which are
+            # the newest (1.7 s over a million orders; 1.4 ms with it; bench/daily.py).
+            models.Index(
+                fields=["id"],
+                name="order_delivered_pk_idx",
+                condition=Q(status="delivered"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -643,7 +657,14 @@ class Refund(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[RefundStatus.APPROVED, RefundStatus.SENT, RefundStatus.SETTLED],
+        # Pending or ready: a withdrawal refund dropped at inspection (R22, reduce_refund).
+        source=[
+            RefundStatus.PENDING,
+            RefundStatus.READY,
+            RefundStatus.APPROVED,
+            RefundStatus.SENT,
+            RefundStatus.SETTLED,
+        ],
         target=RefundStatus.FAILED,
     )
     def fail(self, *, reason: str, at) -> None:
@@ -671,3 +692,52 @@ class SepaExport(models.Model):
 
     def __str__(self) -> str:
         return self.file_name
+
+
+# --- Card payments through Stripe (R11s) ------------------------------------------------
+
+
+class StripeEventResult(models.TextChoices):
+    RECEIVED = "received", _("Received, not applied yet")
+    APPLIED = "applied", _("Applied")
+    DUPLICATE = "duplicate", _("Already applied")
+    RECORDED = "recorded", _("Recorded for staff")
+    UNCHANGED = "unchanged", _("Changed nothing")
+    UNMATCHED = "unmatched", _("No matching order or refund")
+    IGNORED = "ignored", _("Type not handled")
+
+
+class StripeEvent(models.Model):
+    """A signed Stripe webhook event, stored once under its id (raw payload) and applied
+    by `orders.services.card_payments`. A failed card payment stays here for staff."""
+
+    event_id = models.CharField(_("event id"), max_length=255, unique=True)
+    type = models.CharField(_("type"), max_length=100, db_index=True)
+    payload = models.JSONField(_("payload"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    result = models.CharField(
+        _("result"),
+        max_length=16,
+        choices=StripeEventResult.choices,
+        default=StripeEventResult.RECEIVED,
+    )
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stripe_events",
+        verbose_name=_("order"),
+    )
+    payment_intent = models.CharField(_("payment intent"), max_length=255, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("Stripe event")
+        verbose_name_plural = _("Stripe events")
+        ordering = ["-received_at", "-pk"]
+        indexes = [models.Index(fields=["payment_intent"], name="stripe_event_intent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

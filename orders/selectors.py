@@ -37,6 +37,21 @@ def order_with_details() -> QuerySet[Order]:
     )
 
 
+def with_placed_details(order: Order, *, lines: list[OrderLine], invoice: Invoice) -> Order:
+    """The order checkout just placed, with what `order_with_details()` prefetches filled in
+    from memory (no queries): its lines and invoice; a new order has no payments or refunds.
+
+    Fills the prefetch cache the way Django's prefetch_related does."""
+    related = {"lines": lines, "payments": [], "refunds": [], "invoices": [invoice]}
+    order._prefetched_objects_cache = {}
+    for name, rows in related.items():
+        queryset = getattr(order, name).all()
+        queryset._result_cache = list(rows)
+        queryset._prefetch_done = True
+        order._prefetched_objects_cache[name] = queryset
+    return order
+
+
 def withdrawal_deadline(order: Order, calendar=None) -> datetime | None:
     """R16 (R0.4): 14 days from the day after the last delivery, for consumers."""
     if not order.is_consumer or order.delivered_at is None:

@@ -5,3 +5,14 @@ from django.utils.translation import gettext_lazy as _
 class ReturnsConfig(AppConfig):
     name = "returns"
     verbose_name = _("Withdrawals and claims")
+
+    def ready(self) -> None:
+        from legal import holds
+        from returns.claims import deadlines  # noqa: F401  registers overdue_claims (R25)
+        from returns.claims.holds import claim_holds
+
+        holds.register(claim_holds)  # R28: an open claim holds the order's personal data
+        from returns.withdrawals import deadlines as withdrawal_deadlines  # noqa: F401
+        from returns.withdrawals import shipping
+
+        shipping.connect_return_delivered()  # R20: `return_delivered` marks goods received

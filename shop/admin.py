@@ -44,7 +44,13 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Deliver the selected undelivered messages now"))
+    def has_deliver_permission(self, request) -> bool:
+        """Delivering now is a change to the message: its model permission."""
+        return request.user.has_perm("shop.change_outboxmessage")
+
+    @admin.action(
+        description=_("Deliver the selected undelivered messages now"), permissions=["deliver"]
+    )
     def retry_now(self, request, queryset):
         delivered = sum(
             outbox.deliver(pk)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shop.models import OutboxMessage
@@ -57,11 +57,18 @@ def publish(topic: str, payload: dict[str, Any], *, dedupe_key: str | None = Non
         raise UnknownTopic(topic)
     with transaction.atomic(savepoint=False):
         if dedupe_key is not None:
-            message, created = OutboxMessage.objects.get_or_create(
-                dedupe_key=dedupe_key, defaults={"topic": topic, "payload": payload}
-            )
-            if not created:
-                return message
+            # The key is nearly always new: insert first, look the message up only on a
+            # clash (one statement fewer than get_or_create on every email).
+            try:
+                with transaction.atomic():
+                    message = OutboxMessage.objects.create(
+                        topic=topic, payload=payload, dedupe_key=dedupe_key
+                    )
+            except IntegrityError:
+                existing = OutboxMessage.objects.filter(dedupe_key=dedupe_key).first()
+                if existing is None:
+                    raise
+                return existing
         else:
             message = OutboxMessage.objects.create(topic=topic, payload=payload)
         transaction.on_commit(lambda: _enqueue(message.pk))

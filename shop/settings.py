@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "shop.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,6 +114,10 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Bodies that are not multipart (JSON, forms) above DATA_UPLOAD_MAX_MEMORY_SIZE get 413
+# before anything reads them (shop.middleware); multipart uploads up to this size.
+MAX_UPLOAD_REQUEST_SIZE = env.int("MAX_UPLOAD_REQUEST_SIZE", default=110 * 1024 * 1024)
+BANK_STATEMENT_MAX_BYTES = env.int("BANK_STATEMENT_MAX_BYTES", default=100 * 1024 * 1024)
 
 # --- Email ------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -154,6 +159,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "checkout": env.str("THROTTLE_CHECKOUT", default="60/min"),
         "token_guess": env.str("THROTTLE_TOKEN_GUESS", default="120/min"),
+        "email_link": env.str("THROTTLE_EMAIL_LINK", default="30/hour"),
         "webhook": env.str("THROTTLE_WEBHOOK", default="6000/min"),
     },
 }
@@ -171,13 +177,28 @@ SPECTACULAR_SETTINGS = {
         "OrderLineStatusEnum": "orders.models.LineStatus",
         "RefundStatusEnum": "orders.models.RefundStatus",
         "CancelReasonEnum": "orders.models.CancelReason",
+        "ShipmentStatusEnum": "delivery.models.ShipmentStatus",
+        "ShipmentDirectionEnum": "delivery.models.ShipmentDirection",
+        "CourierEventNameEnum": "delivery.models.CourierEventName",
+        "DataSubjectRequestTypeEnum": "legal.models.RequestKind",
+        "DataSubjectRequestStatusEnum": "legal.models.RequestStatus",
+        "ConsentPurposeEnum": "legal.models.ConsentPurpose",
+        "ConsentSourceEnum": "legal.models.ConsentSource",
+        "StripeEventResultEnum": "orders.models.StripeEventResult",
+        "ClaimStatusEnum": "returns.models.claims.ClaimStatus",
+        "ClaimChannelEnum": "returns.models.claims.ClaimChannel",
+        "ClaimRemedyEnum": "returns.models.claims.Remedy",
+        "WithdrawalStatusEnum": "returns.models.withdrawals.WithdrawalStatus",
+        "WithdrawalChannelEnum": "returns.models.withdrawals.WithdrawalChannel",
+        "ClaimDecisionKindEnum": "returns.models.claims.DecisionKind",
     },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+_broker = env.str("CELERY_BROKER_URL", default="")
 # Without a broker, tasks run in-process right away ("eager"): the embedded default.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_BROKER_URL = _broker or "memory://"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not _broker)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
@@ -206,8 +227,40 @@ SHOP = {
 DEFAULT_DELIVERY_FEE = Decimal("2.00")
 DEFAULT_FREE_DELIVERY_ABOVE = Decimal("50.00")
 
+# `make bench` only: mount the bare baseline endpoints of shop/bench_views.py under /bench/.
+BENCH_BASELINE = env.bool("BENCH_BASELINE", default=False)
+
 # Lifetime of signed links in emails (seconds).
 SIGNED_LINK_MAX_AGE = env.int("SIGNED_LINK_MAX_AGE", default=60 * 60 * 24 * 120)
+
+# --- Delivery: the Omniva OMX client, the courier webhook and the tracking poller (R14) ------
+# Read from django.conf.settings when used. Empty OMNIVA_API_URL: the client is off and
+# staff record barcodes by hand. COURIER_ADAPTER: "off", a dotted path to an adapter class,
+# or empty for "the Omniva client when OMNIVA_API_URL is set".
+OMNIVA_API_URL = env.str("OMNIVA_API_URL", default="")
+OMNIVA_USERNAME = env.str("OMNIVA_USERNAME", default="")
+OMNIVA_PASSWORD = env.str("OMNIVA_PASSWORD", default="")
+OMNIVA_CUSTOMER_CODE = env.str("OMNIVA_CUSTOMER_CODE", default="")
+OMNIVA_TIMEOUT = env.float("OMNIVA_TIMEOUT", default=10.0)  # seconds per request
+OMNIVA_POLL_PER_MINUTE = env.int("OMNIVA_POLL_PER_MINUTE", default=10)
+OMNIVA_TRACKING_URL = env.str(
+    "OMNIVA_TRACKING_URL",
+    default="https://www.omniva.lv/privats/sutijuma-atrasanas-vieta?barcode={barcode}",
+)
+COURIER_ADAPTER = env.str("COURIER_ADAPTER", default="")
+# Signs the courier webhook; a development default only in DEBUG (empty: every call is 401).
+OMNIVA_WEBHOOK_SECRET = env.str(
+    "OMNIVA_WEBHOOK_SECRET", default="dev-omniva-webhook-secret" if DEBUG else ""
+)
+
+# --- Card payments through Stripe (R11s): off while STRIPE_API_KEY is empty --------------
+# Read where used (orders.payments), so tests can override them.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: Stripe's own API
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# The card payment adapter (STYLE.md: a setting picks an adapter).
+CARD_PAYMENT_GATEWAY = "orders.payments.stripe_gateway.StripeGateway"
 
 # --- Logging: never personal data (see shop.logging) ----------------------------------------
 LOGGING = {

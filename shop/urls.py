@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
@@ -18,6 +19,9 @@ api_urlpatterns = [
     path("", include(router.urls)),
     path("terms/", TermsView.as_view(), name="terms"),
     path("", include("orders.api.urls")),
+    path("", include("delivery.api.urls")),
+    path("", include("returns.api.urls")),
+    path("", include("legal.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
@@ -32,10 +36,15 @@ urlpatterns = [
     path("api/", include(api_urlpatterns)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("orders/", include("returns.withdrawals.web_urls")),
     path("orders/", include("orders.urls")),
+    path("privacy/", include("legal.urls")),
     # Keep this last: every unknown /api/ path answers problem+json, DEBUG or not.
     re_path(r"^api/", api_not_found),
 ]
+
+if settings.BENCH_BASELINE:  # `make bench` only: the bare baseline endpoints (bench/)
+    urlpatterns.insert(0, path("bench/", include("shop.bench_views")))
 
 
 def _is_api(request) -> bool:

@@ -1,6 +1,8 @@
+from django.urls import reverse
 from rest_framework import serializers
 
-from delivery.models import ParcelMachine
+from delivery.couriers import get_courier
+from delivery.models import CourierEventName, ParcelMachine, Shipment
 
 
 class ParcelMachineSerializer(serializers.ModelSerializer):
@@ -13,3 +15,62 @@ class ParcelMachineSerializer(serializers.ModelSerializer):
         model = ParcelMachine
         fields = ["id", "name", "city", "address"]
         read_only_fields = fields
+
+
+class CourierEventInSerializer(serializers.Serializer):
+    """The courier webhook's body (DESIGN.md section 10)."""
+
+    event_id = serializers.CharField(max_length=128)
+    barcode = serializers.CharField(max_length=64)
+    event = serializers.ChoiceField(choices=CourierEventName.choices)
+    occurred_at = serializers.DateTimeField(help_text="ISO 8601")
+    location = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True, default=""
+    )
+    reason = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True, default=""
+    )
+
+
+class CourierEventResultSerializer(serializers.Serializer):
+    result = serializers.ChoiceField(choices=["applied", "duplicate", "stale", "unmatched"])
+
+
+class ShipmentInSerializer(serializers.Serializer):
+    barcode = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        help_text="A barcode registered by hand in Omniva's e-service; leave out to have the "
+        "Omniva client register the parcel.",
+    )
+
+
+class ShipmentSerializer(serializers.ModelSerializer):
+    order = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    tracking_url = serializers.SerializerMethodField()
+    label_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Shipment
+        fields = [
+            "id",
+            "order",
+            "direction",
+            "status",
+            "barcode",
+            "return_code",
+            "tracking_url",
+            "label_url",
+            "registered_at",
+            "delivered_at",
+            "registration_error",
+        ]
+
+    def get_tracking_url(self, shipment: Shipment) -> str | None:
+        return get_courier().tracking_url(shipment.barcode) if shipment.barcode else None
+
+    def get_label_url(self, shipment: Shipment) -> str | None:
+        if not shipment.label_pdf:
+            return None
+        return reverse("staff-shipment-label", kwargs={"shipment_id": shipment.pk})

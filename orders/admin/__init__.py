@@ -1,1 +1,1 @@
-from orders.admin import bank, orders, refunds  # noqa: F401
+from orders.admin import bank, orders, refunds, stripe_events  # noqa: F401

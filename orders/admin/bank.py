@@ -19,6 +19,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -55,8 +56,15 @@ class StatementUploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
+        limit = settings.BANK_STATEMENT_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                _("The file is larger than %(mb)d MB; split the statement period.")
+                % {"mb": limit // (1024 * 1024)},
+                code="too_large",
+            )
         try:
-            sniff(upload)
+            sniff(upload)  # the type: an ISO 20022 camt.053/054 document, read from its root
         except CamtError as exc:
             raise forms.ValidationError(str(exc), code="not_camt") from exc
         return upload

@@ -21,6 +21,7 @@ from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from simple_history.admin import SimpleHistoryAdmin
 
+from legal.admin import OrderDisclosureInline, PersonalDataInline
 from orders.models import (
     PRE_DISPATCH,
     CancelReason,
@@ -136,7 +137,14 @@ class InvoiceInline(ReadOnlyInline):
 
 class PaymentInline(ReadOnlyInline):
     model = Payment
-    fields = ["received_at", "amount", "method", "payer_name", "payer_account"]
+    fields = [
+        "received_at",
+        "amount",
+        "method",
+        "payer_name",
+        "payer_account",
+        "stripe_payment_intent",
+    ]
     readonly_fields = fields
 
     @admin.display(description=_("payer account"))
@@ -147,7 +155,16 @@ class PaymentInline(ReadOnlyInline):
 class RefundInline(ReadOnlyInline):
     model = Refund
     fk_name = "order"
-    fields = ["amount", "reason", "status", "due_date", "destination", "account", "sent_at"]
+    fields = [
+        "amount",
+        "reason",
+        "status",
+        "due_date",
+        "destination",
+        "account",
+        "sent_at",
+        "external_id",
+    ]
     readonly_fields = fields
     show_change_link = True
 
@@ -172,7 +189,14 @@ class OrderAdmin(ReadOnlyModelAdmin):
     search_fields = ["number", "invoices__number", "email"]
     date_hierarchy = "placed_at"
     ordering = ["-placed_at"]
-    inlines = [OrderLineInline, InvoiceInline, PaymentInline, RefundInline]
+    inlines = [
+        OrderLineInline,
+        InvoiceInline,
+        PaymentInline,
+        RefundInline,
+        PersonalDataInline,  # R26: personal data held, why, until when
+        OrderDisclosureInline,  # R27: who received it
+    ]
     actions = ["record_contact", "cancel_by_staff", "mark_line_unavailable"]
     fieldsets = [
         (None, {"fields": ["number", "status", "cancel_reason", "placed_at", "terms_version"]}),
@@ -505,7 +529,13 @@ class PaymentAdmin(ReadOnlyModelAdmin):
     list_display = ["received_at", "order_number", "amount", "method", "payer_name", "account"]
     list_select_related = ["order"]
     list_filter = ["method"]
-    search_fields = ["order__number", "order__invoices__number", "order__email", "payer_name"]
+    search_fields = [
+        "order__number",
+        "order__invoices__number",
+        "order__email",
+        "payer_name",
+        "stripe_payment_intent",
+    ]
     date_hierarchy = "received_at"
     ordering = ["-received_at", "-pk"]
     readonly_fields = [

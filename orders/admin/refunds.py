@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 
 from orders.admin.orders import ReadOnlyHistoryAdmin, ReadOnlyInline, mask_iban, order_link
 from orders.models import Refund, RefundDestination, RefundStatus, SepaExport
+from orders.services import card_payments
 from orders.services import refunds as refund_services
 from orders.services.sepa import export_sepa_refunds
 from shop.errors import InvalidInput, Refused
@@ -118,9 +119,14 @@ class RefundAdmin(ReadOnlyHistoryAdmin):
     list_display_links = ["id"]
     list_select_related = ["order"]
     list_filter = ["status", "reason", OverdueFilter, "destination"]
-    search_fields = ["order__number", "order__invoices__number", "order__email"]
+    search_fields = [
+        "order__number",
+        "order__invoices__number",
+        "order__email",
+        "external_id",
+    ]
     ordering = ["due_date", "pk"]
-    actions = ["approve", "export_sepa", "mark_settled", "mark_failed"]
+    actions = ["approve", "export_sepa", "send_card_refunds", "mark_settled", "mark_failed"]
     fieldsets = [
         (
             None,
@@ -272,6 +278,50 @@ class RefundAdmin(ReadOnlyHistoryAdmin):
             messages.SUCCESS,
         )
         return sepa_file_response(export)
+
+    @admin.action(description=_("Send approved card refunds to Stripe"), permissions=["change"])
+    def send_card_refunds(self, request, queryset):
+        """R11s: approved card refunds go back to the card through the Stripe Refund API,
+        from the outbox; bank refunds are left for the SEPA file."""
+        try:
+            outcome = card_payments.queue_card_refunds(
+                refund_ids=list(queryset.values_list("pk", flat=True))
+            )
+        except Refused as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+            return
+        for refund, refusal in outcome.refused:
+            self.message_user(
+                request,
+                _(
+                    "Refund %(id)s not sent: %(detail)s "
+                    "(captured %(captured)s, already refunded %(refunded)s)."
+                )
+                % {
+                    "id": refund.pk,
+                    "detail": refusal.detail,
+                    "captured": refusal.facts.get("captured", "-"),
+                    "refunded": refusal.facts.get("refunded", "-"),
+                },
+                messages.ERROR,
+            )
+        if outcome.queued:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)d card refund handed over to Stripe; its state follows in the list.",
+                    "%(n)d card refunds handed over to Stripe; their states follow in the list.",
+                    len(outcome.queued),
+                )
+                % {"n": len(outcome.queued)},
+                messages.SUCCESS,
+            )
+        elif not outcome.refused:
+            self.message_user(
+                request,
+                _("None of the selected refunds is an approved card refund: nothing sent."),
+                messages.WARNING,
+            )
 
     @admin.action(description=_("Mark settled"), permissions=["change"])
     def mark_settled(self, request, queryset):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders.api import views
+from orders.api import card_views, views
 
 urlpatterns = [
     path("orders/", views.OrderCreateView.as_view(), name="order-create"),
@@ -17,6 +17,12 @@ urlpatterns = [
         views.SubstitutionDecisionView.as_view(),
         name="order-line-substitution",
     ),
+    path(
+        "orders/<str:number>/card-payment/",
+        card_views.CardPaymentView.as_view(),
+        name="order-card-payment",
+    ),
+    path("webhooks/stripe/", card_views.StripeWebhookView.as_view(), name="webhook-stripe"),
     path(
         "staff/orders/<str:number>/contact/",
         views.StaffContactView.as_view(),

@@ -107,7 +107,9 @@ class OrderCreateView(APIView):
                 user=request.user,
                 language=get_language() or "lv",
             )
-            order = selectors.order_with_details().get(pk=placed.order.pk)
+            order = selectors.with_placed_details(
+                placed.order, lines=placed.lines, invoice=placed.invoice
+            )
             body = PlacedOrderSerializer(
                 order,
                 context={

@@ -21,8 +21,9 @@ from django.utils import timezone
 from delivery.models import DeliveryTariff, ParcelMachine
 from delivery.rules import delivery_fee
 from legal.models import Consent, ConsentSource, PrivacyPolicyVersion, TermsVersion
+from legal.services import ledger
 from orders import emails
-from orders.models import Capacity, DeliveryMethod, Order, OrderLine
+from orders.models import Capacity, DeliveryMethod, Invoice, Order, OrderLine
 from orders.services.invoicing import issue_invoice
 from orders.services.locks import lock_products_by_sku
 from shop import tokens
@@ -67,6 +68,7 @@ class PlacedOrder:
     order: Order
     access_token: str  # shown once; only its hash is stored
     lines: list[OrderLine] = field(default_factory=list)
+    invoice: Invoice | None = None
 
 
 def new_order_number() -> str:
@@ -183,10 +185,13 @@ def place_order(
             products[sku].stock -= quantity
         Product.objects.bulk_update(list(products.values()), ["stock"])
 
-        invoice = issue_invoice(order=order, lines=order_lines, due_date=due_day)
         _record_consents(order, consents or {}, now)
+        ledger.order_placed(order=order, consents=consents)  # R26: the personal-data ledger
+        # The invoice counter's row lock serialises checkouts until commit (R9): take the
+        # number as late as possible.
+        invoice = issue_invoice(order=order, lines=order_lines, due_date=due_day)
         emails.order_placed(order=order, lines=order_lines, invoice=invoice)
-    return PlacedOrder(order=order, access_token=access_token, lines=order_lines)
+    return PlacedOrder(order=order, access_token=access_token, lines=order_lines, invoice=invoice)
 
 
 def _save_with_unique_number(order: Order) -> None:

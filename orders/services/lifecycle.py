@@ -6,7 +6,9 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
+from legal.services import ledger
 from orders import emails
 from orders.models import PRE_DISPATCH, LineStatus, Order, OrderLine, OrderStatus
 from orders.services.locks import lock_order, lock_products_by_id
@@ -35,8 +37,13 @@ def establish_contact(*, order_id: int, at: datetime | None = None) -> Order:
     return order
 
 
-def cancel_order(*, order_id: int, reason: str, at: datetime | None = None) -> Order:
-    """Cancel, release the reserved stock, and refund per the reason. Idempotent."""
+def cancel_order(
+    *, order_id: int, reason: str, at: datetime | None = None, update_ledger: bool = True
+) -> Order:
+    """Cancel, release the reserved stock, and refund per the reason. Idempotent.
+
+    `update_ledger=False`: the caller recomputes the personal-data ledger itself, for many
+    orders at once (the deadline jobs)."""
     at = at or timezone.now()
     with transaction.atomic():
         order = lock_order(order_id)
@@ -52,8 +59,12 @@ def cancel_order(*, order_id: int, reason: str, at: datetime | None = None) -> O
         release_stock(active)
         for line in active:
             line.cancel(at=at)
-            line.save()
+        # One UPDATE and one history INSERT for all lines (their rows change only under
+        # the order lock held here, so the FSM's optimistic check adds nothing).
+        bulk_update_with_history(active, OrderLine, ["status", "substitution_decided_at"])
         settle_balance(order=order, at=at)
+        if update_ledger:
+            ledger.recompute_ledger(order_ids=[order.pk])  # R26, R28: retention from now on
         emails.order_cancelled(order=order)
     return order
 

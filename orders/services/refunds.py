@@ -155,6 +155,37 @@ def release_refund(*, refund_id: int) -> Refund:
     return refund
 
 
+def reduce_refund(*, refund_id: int, amount: Decimal, note: str = "") -> Refund:
+    """R22: lower a refund not yet approved (deductions or rejections found when the
+    returned goods are inspected). Lowered to nothing, the refund is dropped: it fails
+    with the note as its reason and its amount is free again. Never raises the amount."""
+    amount = to_money(amount)
+    with transaction.atomic():
+        order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
+        lock_order(order_id)  # the order first, like create_refund
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status not in (RefundStatus.PENDING, RefundStatus.READY):
+            raise Refused(
+                "refund_not_adjustable",
+                "Only a refund not yet approved can be lowered.",
+                status=refund.status,
+            )
+        if amount > refund.amount:
+            raise Refused(
+                "refund_increase",
+                "A refund can only be lowered here.",
+                amount=str(refund.amount),
+                requested=str(amount),
+            )
+        if amount <= 0:
+            refund.fail(reason=(note or "Nothing to refund.")[:300], at=timezone.now())
+        else:
+            refund.amount = amount
+            refund.note = (note or refund.note)[:300]
+        refund.save()
+    return refund
+
+
 ACCOUNT_EDITABLE_STATUSES = (RefundStatus.PENDING, RefundStatus.READY)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -102,6 +102,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             **{key: _jsonable(value) for key, value in exc.facts.items()},
         )
         return Response(body, status=exc.status_code, content_type=PROBLEM_JSON)
+    if isinstance(exc, RequestDataTooBig):
+        # A body read past DATA_UPLOAD_MAX_MEMORY_SIZE (shop.middleware refuses most of
+        # them earlier, from Content-Length): 413, never a 500.
+        body = problem(413, code="request_too_large", detail="The request body is too large.")
+        return Response(body, status=413, content_type=PROBLEM_JSON)
     if isinstance(exc, InvalidInput):
         exc = exceptions.ValidationError(
             {e["field"]: [exceptions.ErrorDetail(e["message"], code=e["code"])] for e in exc.errors}

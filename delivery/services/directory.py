@@ -1,4 +1,4 @@
-"""Use cases of the delivery app: the parcel-machine directory (R4) and tariffs (R6)."""
+"""The parcel-machine directory (R4) and delivery tariffs (R6)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from shop.money import to_money
 
 LATVIA = "LV"
 PARCEL_MACHINE_TYPE = "0"  # Omniva: "0" parcel machine, "1" post office
-DEMO_LOCATIONS_FILE = Path(__file__).resolve().parent / "fixtures" / "omniva_locations_lv.json"
+DEMO_LOCATIONS_FILE = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "omniva_locations_lv.json"
+)
 COORDINATE_PLACES = Decimal("0.000001")
 # A parish or county in A2_NAME means the settlement in A3_NAME is the place to show.
 RURAL_MUNICIPALITY_SUFFIXES = ("pagasts", "novads")

@@ -1,0 +1,387 @@
+"""Courier events (R14b, R14c, R20): one service for the webhook and the tracking poller.
+
+Every event is stored raw once under its `(source, event_id)`; the same event again
+answers `duplicate` and changes nothing. An event for an unknown barcode is kept as
+`unmatched` for staff. A known one goes through `EVENT_HANDLERS` (event name -> handler);
+a shipment only ever moves forward (`delivery.rules.courier_step`): an event that would
+move it back is kept and answers `stale`.
+
+Effects, only when a shipment moves:
+- outbound `delivered`: the order is delivered (`Order.deliver`) or, for a split order,
+  its delivery time moves to the last outbound delivery (`Order.record_delivery_time`):
+  the withdrawal period (R16) and the conformity period (R23) start there;
+- outbound `delivery_failed` / `returned_to_sender` through the customer's fault: the
+  order is cancelled (`delivery_failed`), the goods refunded, the fee kept (R14c, T5.4);
+- `return_delivered` (a return parcel arrived): the `on_return_delivered` callbacks run in
+  the same transaction, so the withdrawal flow can mark its goods received (R20).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from delivery import emails, rules
+from delivery.models import (
+    CourierEvent,
+    CourierEventChannel,
+    CourierEventName,
+    CourierEventResult,
+    Shipment,
+    ShipmentDirection,
+    ShipmentStatus,
+)
+from delivery.services.shipments import return_leg
+from legal.services import ledger
+from orders.models import CancelReason, Order, OrderStatus
+from orders.services.lifecycle import cancel_order
+from orders.services.locks import lock_order
+from shop.errors import Refused
+
+logger = logging.getLogger(__name__)
+
+SOURCE_OMNIVA = "omniva"
+APPLIED, DUPLICATE, STALE, UNMATCHED = "applied", "duplicate", "stale", "unmatched"
+
+
+@dataclass(frozen=True)
+class CourierEventData:
+    """One courier event as the webhook contract names it (DESIGN.md section 10)."""
+
+    event_id: str
+    barcode: str
+    event: str
+    occurred_at: datetime
+    location: str = ""
+    reason: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    result: str  # applied | duplicate | stale | unmatched
+    shipment_id: int | None = None
+
+
+# --- The hook for returned goods (R20) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReturnArrival:
+    """Returned goods arrived at the shop: handed to every `on_return_delivered` callback."""
+
+    shipment_id: int
+    order_id: int
+    barcode: str | None
+    return_of_id: int | None
+    arrived_at: datetime
+    lines: list[dict[str, Any]]
+
+
+ReturnCallback = Callable[[ReturnArrival], None]
+_return_callbacks: list[ReturnCallback] = []
+
+
+def on_return_delivered(func: ReturnCallback) -> ReturnCallback:
+    """Register a function called (inside the transaction, after the return shipment is
+    marked delivered) whenever returned goods arrive, by courier event or by staff.
+
+        from delivery.services import on_return_delivered
+
+        @on_return_delivered
+        def goods_arrived(arrival: ReturnArrival) -> None: ...
+
+    Callbacks must be idempotent; an exception rolls the whole event back (it is then not
+    stored, and the courier's retry or the next poll delivers it again).
+    """
+    if func not in _return_callbacks:
+        _return_callbacks.append(func)
+    return func
+
+
+def _return_arrived(shipment: Shipment, at: datetime) -> None:
+    arrival = ReturnArrival(
+        shipment_id=shipment.pk,
+        order_id=shipment.order_id,
+        barcode=shipment.barcode,
+        return_of_id=shipment.return_of_id,
+        arrived_at=at,
+        lines=list(shipment.lines or []),
+    )
+    for callback in list(_return_callbacks):
+        callback(arrival)
+
+
+# --- Moving a shipment -------------------------------------------------------------------
+
+_TRANSITIONS = {
+    ShipmentStatus.REGISTERED: None,  # registration happens only through our services
+    ShipmentStatus.IN_TRANSIT: "mark_in_transit",
+    ShipmentStatus.READY_FOR_PICKUP: "mark_ready_for_pickup",
+    ShipmentStatus.DELIVERED: "mark_delivered",
+    ShipmentStatus.DELIVERY_FAILED: "mark_delivery_failed",
+    ShipmentStatus.RETURNED_TO_SENDER: "mark_returned_to_sender",
+}
+
+
+def _move(shipment: Shipment, target: str, event: CourierEvent) -> tuple[str, bool]:
+    """(answer, moved): forward moves, the same state is a harmless repeat, back is stale."""
+    step = rules.courier_step(shipment.status, target)
+    if step == rules.SAME:
+        return APPLIED, False
+    name = _TRANSITIONS.get(target)
+    method = getattr(shipment, name) if name else None
+    if step == rules.BACKWARD or method is None or not can_proceed(method):
+        return STALE, False
+    kwargs: dict[str, Any] = {"at": event.occurred_at}
+    if target in (ShipmentStatus.DELIVERY_FAILED, ShipmentStatus.RETURNED_TO_SENDER):
+        kwargs["reason"] = event.reason
+    method(**kwargs)
+    shipment.save()
+    return APPLIED, True
+
+
+# (shipment, its order locked, or None for PROGRESS_ONLY events, event) -> (answer, shipment)
+Handler = Callable[[Shipment, Order | None, CourierEvent], tuple[str, Shipment]]
+
+
+def _progress(target: str) -> Handler:
+    def handle(shipment: Shipment, order: Order, event: CourierEvent) -> tuple[str, Shipment]:
+        return _move(shipment, target, event)[0], shipment
+
+    return handle
+
+
+def _delivered(shipment: Shipment, order: Order, event: CourierEvent) -> tuple[str, Shipment]:
+    if shipment.direction == ShipmentDirection.RETURN:
+        return _return_delivered(shipment, order, event)
+    answer, moved = _move(shipment, ShipmentStatus.DELIVERED, event)
+    if moved and not shipment.replacement:
+        _order_delivered(order, shipment, at=event.occurred_at)
+    return answer, shipment
+
+
+def _order_delivered(order: Order, shipment: Shipment, *, at: datetime) -> None:
+    """R14b, R16: the first delivery delivers the order; a later outbound delivery of a
+    split order moves the delivery time on (the last one counts)."""
+    if order.status == OrderStatus.SHIPPED:
+        order.deliver(at=at)
+        order.save()
+    elif order.status == OrderStatus.DELIVERED:
+        if order.delivered_at is None or at > order.delivered_at:
+            order.record_delivery_time(at)
+            order.save(update_fields=["delivered_at"])
+    else:
+        logger.warning(
+            "shipment %s delivered for order %s in status %s: left for staff",
+            shipment.pk,
+            order.number,
+            order.status,
+        )
+        return
+    ledger.order_delivered(order_id=order.pk)  # R28: retention dates count from delivery
+    emails.shipment_delivered(order=order, shipment=shipment)
+
+
+def _failed(target: str) -> Handler:
+    def handle(shipment: Shipment, order: Order, event: CourierEvent) -> tuple[str, Shipment]:
+        answer, moved = _move(shipment, target, event)
+        if (
+            moved
+            and shipment.direction == ShipmentDirection.OUTBOUND
+            and not shipment.replacement
+            and rules.failure_is_customers_fault(event.reason)
+        ):
+            _cancel_for_failed_delivery(order, shipment)
+        return answer, shipment
+
+    return handle
+
+
+def _cancel_for_failed_delivery(order: Order, shipment: Shipment) -> None:
+    """R14c (T5.4): the goods are not sent again; cancelled, goods refunded, fee kept
+    (`orders.services.payments.FEE_RETAINED_FOR`)."""
+    if order.status != OrderStatus.SHIPPED:
+        logger.warning(
+            "shipment %s failed for order %s in status %s: left for staff",
+            shipment.pk,
+            order.number,
+            order.status,
+        )
+        return
+    cancel_order(order_id=order.pk, reason=CancelReason.DELIVERY_FAILED, at=timezone.now())
+
+
+def _return_accepted(shipment: Shipment, order: Order, event: CourierEvent) -> tuple[str, Shipment]:
+    leg = shipment if shipment.direction == ShipmentDirection.RETURN else None
+    leg = leg or return_leg(shipment, at=event.occurred_at)
+    return _move(leg, ShipmentStatus.IN_TRANSIT, event)[0], leg
+
+
+def _return_delivered(
+    shipment: Shipment, order: Order, event: CourierEvent
+) -> tuple[str, Shipment]:
+    leg = shipment if shipment.direction == ShipmentDirection.RETURN else None
+    leg = leg or return_leg(shipment, at=event.occurred_at)
+    answer, moved = _move(leg, ShipmentStatus.DELIVERED, event)
+    if moved:
+        _return_arrived(leg, event.occurred_at)
+    return answer, leg
+
+
+EVENT_HANDLERS: dict[str, Handler] = {
+    CourierEventName.REGISTERED: _progress(ShipmentStatus.REGISTERED),
+    CourierEventName.ACCEPTED: _progress(ShipmentStatus.IN_TRANSIT),
+    CourierEventName.IN_TRANSIT: _progress(ShipmentStatus.IN_TRANSIT),
+    CourierEventName.READY_FOR_PICKUP: _progress(ShipmentStatus.READY_FOR_PICKUP),
+    CourierEventName.DELIVERED: _delivered,
+    CourierEventName.DELIVERY_FAILED: _failed(ShipmentStatus.DELIVERY_FAILED),
+    CourierEventName.RETURNED_TO_SENDER: _failed(ShipmentStatus.RETURNED_TO_SENDER),
+    CourierEventName.RETURN_ACCEPTED: _return_accepted,
+    CourierEventName.RETURN_DELIVERED: _return_delivered,
+}
+
+
+# --- The service -------------------------------------------------------------------------
+
+
+def _find_shipment(barcode: str) -> tuple[int, int] | None:
+    """(shipment id, order id) by barcode, or by the return code a parcel was sent back
+    with (T7.5): such events belong to the return leg of that outbound shipment."""
+    found = Shipment.objects.filter(barcode=barcode).values_list("pk", "order_id").first()
+    if found is None:
+        found = (
+            Shipment.objects.filter(return_code=barcode, direction=ShipmentDirection.OUTBOUND)
+            .values_list("pk", "order_id")
+            .first()
+        )
+    return found
+
+
+# Events that only move the shipment itself: they need neither the order nor its lock.
+PROGRESS_ONLY = frozenset(
+    {
+        CourierEventName.REGISTERED,
+        CourierEventName.ACCEPTED,
+        CourierEventName.IN_TRANSIT,
+        CourierEventName.READY_FOR_PICKUP,
+    }
+)
+
+
+def _record(stored: CourierEvent, answer: str, shipment: Shipment) -> ApplyResult:
+    stored.shipment = shipment
+    stored.result = CourierEventResult.APPLIED if answer == APPLIED else CourierEventResult.STALE
+    stored.save(update_fields=["shipment", "result"])
+    return ApplyResult(answer, shipment.pk)
+
+
+def _apply_stored(stored: CourierEvent) -> ApplyResult:
+    """Apply a stored event to its shipment (inside the caller's transaction)."""
+    if stored.event in PROGRESS_ONLY:  # the hot path: one locking read of the shipment
+        shipment = (
+            Shipment.objects.select_for_update()
+            .defer("label_pdf")
+            .filter(barcode=stored.barcode)
+            .first()
+        )
+        if shipment is not None:
+            answer, shipment = EVENT_HANDLERS[stored.event](shipment, None, stored)
+            return _record(stored, answer, shipment)
+    found = _find_shipment(stored.barcode)
+    if found is None:
+        stored.result = CourierEventResult.UNMATCHED
+        stored.save(update_fields=["result"])
+        return ApplyResult(UNMATCHED)
+    shipment_id, order_id = found
+    order = lock_order(order_id)
+    shipment = Shipment.objects.select_for_update().defer("label_pdf").get(pk=shipment_id)
+    if shipment.return_code == stored.barcode and shipment.barcode != stored.barcode:
+        shipment = return_leg(shipment, at=stored.occurred_at)  # sent back with the code
+    answer, shipment = EVENT_HANDLERS[stored.event](shipment, order, stored)
+    return _record(stored, answer, shipment)
+
+
+def apply_courier_event(
+    *,
+    event: CourierEventData,
+    source: str = SOURCE_OMNIVA,
+    channel: str = CourierEventChannel.WEBHOOK,
+    received_at: datetime | None = None,
+) -> ApplyResult:
+    """R14b: store the raw event once, then apply it. Used by the webhook and the poller."""
+    if event.event not in EVENT_HANDLERS:
+        raise ValueError(f"unknown courier event {event.event!r}")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                stored = CourierEvent.objects.create(
+                    source=source,
+                    event_id=event.event_id,
+                    channel=channel,
+                    barcode=event.barcode,
+                    event=event.event,
+                    occurred_at=event.occurred_at,
+                    location=event.location[:200],
+                    reason=event.reason[:200],
+                    payload=event.payload,
+                    received_at=received_at or timezone.now(),
+                )
+        except IntegrityError:
+            return ApplyResult(DUPLICATE)
+        return _apply_stored(stored)
+
+
+def rematch_events(*, event_ids: list[int]) -> dict[str, int]:
+    """Staff: apply unmatched events again, e.g. after recording the missing barcode."""
+    report: dict[str, int] = {}
+    for event_id in sorted(event_ids):
+        with transaction.atomic():
+            stored = (
+                CourierEvent.objects.select_for_update()
+                .filter(pk=event_id, result=CourierEventResult.UNMATCHED)
+                .first()
+            )
+            if stored is None:
+                continue
+            answer = _apply_stored(stored).result
+        report[answer] = report.get(answer, 0) + 1
+    return report
+
+
+def dismiss_events(*, event_ids: list[int], note: str = "") -> int:
+    """Staff: an unmatched event that belongs to no shipment of ours leaves the queue."""
+    return CourierEvent.objects.filter(
+        pk__in=event_ids, result=CourierEventResult.UNMATCHED
+    ).update(result=CourierEventResult.DISMISSED, note=note[:300])
+
+
+def record_return_arrival(*, shipment_id: int, at: datetime | None = None) -> Shipment:
+    """R20: staff record that a return parcel arrived (no courier event came)."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment_id)
+        lock_order(order_id)
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        if shipment.direction != ShipmentDirection.RETURN:
+            raise Refused("not_a_return", "Only a return shipment can arrive at the shop.")
+        step = rules.courier_step(shipment.status, ShipmentStatus.DELIVERED)
+        if step == rules.SAME:
+            return shipment
+        if step == rules.BACKWARD or not can_proceed(shipment.mark_delivered):
+            raise Refused(
+                "shipment_closed",
+                "The return shipment can no longer arrive.",
+                status=shipment.status,
+            )
+        shipment.mark_delivered(at=at)
+        shipment.save()
+        _return_arrived(shipment, at)
+    return shipment

@@ -1,0 +1,343 @@
+"""Reads of the legal app: the person's data export (R30), recipients (R27, IP38), the
+ledger (R26), restriction (Art 18)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from legal import registry
+from legal.access import Subject
+from legal.models import (
+    Consent,
+    DataSubjectRequest,
+    Disclosure,
+    PersonalDataRecord,
+    RequestKind,
+    RequestStatus,
+)
+from legal.policy import CATEGORIES, Basis
+from shop.calendar import end_of_day, start_of_day
+
+EXPORT_EXCLUDED_MODELS = {"legal.Consent", "legal.DataSubjectRequest", "auth.User"}
+
+
+def is_restricted(email: str | None) -> bool:
+    """GDPR Art 18: a standing restriction of processing for this email."""
+    if not email:
+        return False
+    return DataSubjectRequest.objects.filter(
+        kind=RequestKind.RESTRICTION,
+        status=RequestStatus.ANSWERED,
+        email=email.strip().lower(),
+        lifted_at__isnull=True,
+        erased_at__isnull=True,
+    ).exists()
+
+
+def subject_orders(subject: Subject) -> QuerySet:
+    from orders.models import Order
+
+    return Order.objects.filter(subject.orders_q()).order_by("placed_at", "pk")
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (
+            timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _column(model, name: str) -> str:
+    """The value column of a field: the id for a foreign key."""
+    field = model._meta.get_field(name)
+    return field.attname if field.is_relation else name
+
+
+# --- The ledger (R26) ---------------------------------------------------------------------------
+
+
+def basis_text(code: str) -> str:
+    try:
+        return str(Basis(code).label)
+    except ValueError:
+        return code
+
+
+def ledger_entry(row: PersonalDataRecord) -> dict[str, Any]:
+    category = CATEGORIES.get(row.category)
+    return {
+        "category": row.category,
+        "annex": category.annex if category else "",
+        "title": str(category.title) if category else row.category,
+        "fields": [f"{label}.{name}" for label, name in registry.fields_of(row.category)],
+        "field_labels": registry.field_labels(row.category),
+        "purpose": str(category.purpose) if category else row.purpose,
+        "basis": row.basis,
+        "basis_text": basis_text(row.basis),
+        "rule": str(category.rule_text) if category else "",
+        "citation": category.citation if category else "",
+        "keep_until": row.keep_until,
+        "legal_hold": row.hold_note,
+        "erased_at": row.erased_at,
+        "restricted_at": row.restricted_at,
+    }
+
+
+def ledgers(order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in PersonalDataRecord.objects.filter(order_id__in=order_ids).order_by("order_id", "pk"):
+        out[row.order_id].append(ledger_entry(row))
+    return out
+
+
+def retention_policy() -> list[dict[str, Any]]:
+    return [
+        {
+            "category": c.code,
+            "annex": c.annex,
+            "title": str(c.title),
+            "purpose": str(c.purpose),
+            "basis": basis_text(c.basis),
+            "basis_after_the_contract": basis_text(c.basis_after),
+            "retention": str(c.rule_text),
+            "citation": c.citation,
+            "fields": registry.field_labels(c.code),
+        }
+        for c in CATEGORIES.values()
+    ]
+
+
+# --- Recipients (R27, IP38) -----------------------------------------------------------------
+
+
+def disclosures_of(subject: Subject, *, date_from: date | None = None, date_to: date | None = None):
+    order_ids = list(subject_orders(subject).values_list("pk", flat=True))
+    queryset = Disclosure.objects.filter(order_id__in=order_ids, withheld_from_subject=False)
+    if date_from:
+        queryset = queryset.filter(disclosed_at__gte=start_of_day(date_from))
+    if date_to:
+        queryset = queryset.filter(disclosed_at__lte=end_of_day(date_to))
+    return queryset.select_related("order").order_by("disclosed_at", "pk")
+
+
+def disclosure_entry(disclosure: Disclosure) -> dict[str, Any]:
+    categories = disclosure.categories if isinstance(disclosure.categories, list) else []
+    return {
+        "recipient": disclosure.recipient,
+        "recipient_name": str(disclosure.get_recipient_display()),
+        "categories": [str(c) for c in categories],
+        "purpose": disclosure.purpose,
+        "disclosed_at": disclosure.disclosed_at,
+        "order": disclosure.order.number if disclosure.order_id else None,
+    }
+
+
+def recipients(
+    subject: Subject, *, date_from: date | None = None, date_to: date | None = None
+) -> dict[str, Any]:
+    """IP38: who received the person's data in a period, per recipient and in detail."""
+    entries = [
+        disclosure_entry(d) for d in disclosures_of(subject, date_from=date_from, date_to=date_to)
+    ]
+    summary: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        item = summary.setdefault(
+            entry["recipient"],
+            {
+                "recipient": entry["recipient"],
+                "recipient_name": entry["recipient_name"],
+                "categories": [],
+                "purposes": [],
+                "first": entry["disclosed_at"],
+                "last": entry["disclosed_at"],
+                "count": 0,
+            },
+        )
+        item["count"] += 1
+        item["last"] = entry["disclosed_at"]
+        for category in entry["categories"]:
+            if category not in item["categories"]:
+                item["categories"].append(category)
+        if entry["purpose"] not in item["purposes"]:
+            item["purposes"].append(entry["purpose"])
+    return {
+        "from": date_from,
+        "to": date_to,
+        "recipients": list(summary.values()),
+        "disclosures": entries,
+    }
+
+
+# --- The export (R30: Art 15, 20) -----------------------------------------------------------
+
+
+def _order_sections() -> dict[str, tuple[str, str, list[str]]]:
+    """model label -> (export key, order path, columns) for everything tied to an order."""
+    sections: dict[str, tuple[str, str, list[str]]] = {}
+    exportables = registry.exportables()
+    for label, exp in exportables.items():
+        if exp.order_path is None or label in EXPORT_EXCLUDED_MODELS:
+            continue
+        sections[label] = (exp.key, exp.order_path, list(exp.fields))
+    for fieldset in registry.fieldsets():
+        label = fieldset.model_label
+        if fieldset.order_path is None or label in EXPORT_EXCLUDED_MODELS:
+            continue
+        key, path, columns = sections.get(label, (label, fieldset.order_path, []))
+        for name in fieldset.fields:
+            if name not in columns:
+                columns.append(name)
+        sections[label] = (key, path, columns)
+    return sections
+
+
+def _order_data(order_ids: list[int]) -> dict[int, dict[str, Any]]:
+    from django.apps import apps
+
+    orders: dict[int, dict[str, Any]] = {pk: {} for pk in order_ids}
+    for label, (key, path, columns) in _order_sections().items():
+        model = apps.get_model(label)
+        values = [_column(model, name) for name in columns]
+        rows = model._base_manager.filter(**{f"{path}__in": order_ids}).order_by("pk")
+        for row in rows.values(path, "pk", *values):
+            order_id = row.pop(path)
+            if key == "order":
+                row.pop("pk")
+                orders[order_id].update(jsonable(row))
+            else:
+                orders[order_id].setdefault(key, []).append(jsonable(row))
+    return orders
+
+
+def export_data(subject: Subject) -> dict[str, Any]:
+    """Everything held about the person, as JSON (R30, GDPR Art 15 and 20)."""
+    order_ids = list(subject_orders(subject).values_list("pk", flat=True))
+    orders = _order_data(order_ids)
+    order_ledgers = ledgers(order_ids)
+    by_order: dict[int, list] = defaultdict(list)
+    for disclosure in Disclosure.objects.filter(
+        order_id__in=order_ids, withheld_from_subject=False
+    ).order_by("disclosed_at", "pk"):
+        by_order[disclosure.order_id].append(disclosure)
+    order_list = []
+    for pk in order_ids:
+        entry = orders[pk]
+        entry["personal_data"] = jsonable(order_ledgers.get(pk, []))
+        entry["recipients"] = jsonable([disclosure_entry(d) for d in by_order.get(pk, [])])
+        order_list.append(entry)
+
+    emails = {subject.email} if subject.email else set()
+    if subject.user is not None and subject.user.email:
+        emails.add(subject.user.email.lower())
+    consents = Consent.objects.filter(erased_at__isnull=True)
+    consent_rows = consents.filter(email__in=emails) if emails else consents.none()
+    if subject.user is not None:
+        consent_rows = consent_rows | consents.filter(user=subject.user)
+    requests = DataSubjectRequest.objects.filter(erased_at__isnull=True)
+    request_rows = requests.filter(email__in=emails) if emails else requests.none()
+    if subject.user is not None:
+        request_rows = request_rows | requests.filter(user=subject.user)
+
+    return jsonable(
+        {
+            "generated_at": timezone.now(),
+            "subject": {
+                "email": subject.email,
+                "account": _account(subject.user),
+            },
+            "orders": order_list,
+            "consents": [
+                {
+                    "purpose": c.purpose,
+                    "email": c.email,
+                    "given_at": c.given_at,
+                    "withdrawn_at": c.withdrawn_at,
+                    "source": c.source,
+                    "withdrawn_via": c.withdrawn_via,
+                    "policy_version": c.policy_version.version if c.policy_version else None,
+                    "text_version": c.text_version,
+                    "order": c.order.number if c.order_id else None,
+                    "kept_until": c.keep_until,
+                }
+                for c in consent_rows.distinct().select_related("policy_version", "order")
+            ],
+            "requests": [
+                {
+                    "id": r.pk,
+                    "type": r.kind,
+                    "status": r.status,
+                    "email": r.email,
+                    "received_at": r.received_at,
+                    "answer_due": r.answer_due,
+                    "answered_at": r.answered_at,
+                    "details": r.details,
+                    "answer": r.answer,
+                }
+                for r in request_rows.distinct().order_by("received_at", "pk")
+            ],
+            "recipients": [disclosure_entry(d) for pk in order_ids for d in by_order.get(pk, [])],
+            "communications": communications(emails),
+            "retention_policy": retention_policy(),
+        }
+    )
+
+
+def _account(user) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    account = getattr(user, "customer_account", None)
+    return {
+        "username": user.username,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "date_joined": user.date_joined,
+        "last_login": user.last_login,
+        "email_verified_at": account.email_verified_at if account else None,
+    }
+
+
+def communications(emails: set[str]) -> list[dict[str, Any]]:
+    """KA7: the emails the shop sent to the person, as they were sent."""
+    from shop.models import OutboxMessage
+
+    out = []
+    for email in sorted(emails):
+        for message in OutboxMessage.objects.filter(
+            topic="email.send", payload__to__0=email
+        ).order_by("pk"):
+            payload = message.payload or {}
+            if "erased" in payload:
+                continue
+            out.append(
+                {
+                    "sent_at": message.delivered_at,
+                    "queued_at": message.created_at,
+                    "to": payload.get("to"),
+                    "subject": payload.get("subject"),
+                    "body": payload.get("body"),
+                    "template": payload.get("template"),
+                }
+            )
+    return out

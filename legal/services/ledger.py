@@ -1,0 +1,308 @@
+"""The per-order personal-data ledger (R26): per category, purpose, basis and the date the
+data is kept until, recomputed whenever the facts of the order change.
+
+Who calls what:
+
+- `order_placed(order=..., consents=...)`: checkout, in its transaction (one query).
+- `recompute_ledger(order_ids=[...])`: on cancellation (orders.services.lifecycle), on
+  delivery (`order_delivered`), when a claim or dispute opens or closes, when a consent is
+  withdrawn, and by the retention sweep right before it erases anything. Idempotent;
+  a constant number of queries for any number of orders.
+
+A row's `keep_until` is empty while the order is being performed or a legal hold is open;
+the sweep (legal.services.retention) erases rows whose date is past.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.utils import timezone
+from django.utils.translation import override
+
+from legal import holds as legal_holds
+from legal import registry, rules
+from legal.models import Consent, PersonalDataRecord
+from legal.policy import CATEGORIES, ORDER_CATEGORIES, Category
+from legal.sql import ids_in
+from orders.models import BankEntry, Invoice, Order, Payment, Refund
+from shop.calendar import riga_date
+
+OPEN_STATUSES = {"placed", "confirmed", "paid", "shipped"}
+CONSENTS = "consents"
+BATCH = 1000
+
+
+@functools.cache
+def _purpose(code: str) -> str:
+    """The purpose as stored on the row (English, as a record; shown translated)."""
+    with override("en"):
+        return str(CATEGORIES[code].purpose)[:300]
+
+
+def applicable_categories() -> list[Category]:
+    """Order categories with something to hold: declared fields, a sweeper or a
+    presence check (claims appear once the returns app declares them)."""
+    with_fields = {f.category for f in registry.fieldsets() if f.order_path is not None}
+    with_sweeper = {s.category for s in registry.sweepers()}
+    with_presence = set(registry.presence_checks())
+    return [
+        c
+        for c in ORDER_CATEGORIES
+        if c.code in with_fields or c.code in with_sweeper or c.code in with_presence
+    ]
+
+
+def order_placed(*, order: Order, consents: Mapping[str, bool] | None = None) -> None:
+    """R26: the first ledger of a new order, in the checkout transaction (one query).
+
+    Everything is kept while the contract is performed, so no date yet; the consents row
+    appears when a consent was given."""
+    now = timezone.now()
+    checks = registry.presence_checks()
+    rows = []
+    for category in applicable_categories():
+        if category.code == CONSENTS:
+            if not any((consents or {}).values()):
+                continue
+        elif category.code in checks:
+            continue  # nothing of that kind exists for a new order (claims, withdrawals)
+        rows.append(
+            PersonalDataRecord(
+                order=order,
+                category=category.code,
+                purpose=_purpose(category.code),
+                basis=category.basis,
+                keep_until=None,
+                computed_at=now,
+            )
+        )
+    PersonalDataRecord.objects.bulk_create(rows)
+
+
+def order_delivered(*, order_id: int) -> None:
+    """For the delivery app: call after the order's delivery time was saved (R14b)."""
+    recompute_ledger(order_ids=[order_id])
+
+
+def _day(moment: datetime | date | None) -> date | None:
+    if moment is None:
+        return None
+    if isinstance(moment, datetime):
+        return riga_date(moment)
+    return moment
+
+
+def _latest(*moments) -> date | None:
+    days = [d for d in (_day(m) for m in moments) if d is not None]
+    return max(days) if days else None
+
+
+def _latest_of(model, field: str):
+    """The latest `field` of the order's rows of `model` (a correlated subquery)."""
+    return Subquery(
+        model.objects.filter(order_id=OuterRef("pk"))
+        .order_by()
+        .values("order_id")
+        .annotate(latest=Max(field))
+        .values("latest")[:1]
+    )
+
+
+def gather_facts(order_ids: list[int]) -> dict[int, rules.OrderFacts]:
+    """The facts R28 depends on, for many orders in a fixed number of queries."""
+    if not order_ids:
+        return {}
+    extra_events: dict[int, list] = defaultdict(list)
+    for source in registry.event_sources():
+        for order_id, moment in source(order_ids).items():
+            extra_events[order_id].append(moment)
+    extra_years: dict[int, list[int]] = defaultdict(list)
+    for source in registry.accounting_sources():
+        for order_id, year in source(order_ids).items():
+            extra_years[order_id].append(year)
+    holds = legal_holds.holds_for(order_ids)
+
+    rows = (
+        Order.objects.filter(ids_in(Order, "id", order_ids))
+        .order_by()
+        .annotate(
+            invoiced=_latest_of(Invoice, "issue_date"),
+            paid_last=_latest_of(Payment, "received_at"),
+            booked=_latest_of(BankEntry, "booking_date"),
+            refund_created=_latest_of(Refund, "created_at"),
+            refund_sent=_latest_of(Refund, "sent_at"),
+            refund_settled=_latest_of(Refund, "settled_at"),
+            refund_failed=_latest_of(Refund, "failed_at"),
+        )
+        .values_list(
+            "pk",
+            "status",
+            "placed_at",
+            "paid_at",
+            "shipped_at",
+            "delivered_at",
+            "cancelled_at",
+            "closed_at",
+            "invoiced",
+            "paid_last",
+            "booked",
+            "refund_created",
+            "refund_sent",
+            "refund_settled",
+            "refund_failed",
+        )
+    )
+    facts = {}
+    for row in rows:
+        pk, status, placed, paid, shipped, delivered, cancelled, closed = row[:8]
+        invoiced, paid_last, booked = row[8:11]
+        refund_times = row[11:]
+        money_days = [_day(invoiced), _day(paid_last), _day(booked)]
+        money_days += [_day(m) for m in refund_times]
+        years = [d.year for d in money_days if d is not None] + extra_years.get(pk, [])
+        facts[pk] = rules.OrderFacts(
+            placed_on=riga_date(placed),
+            is_open=status in OPEN_STATUSES,
+            delivered_on=_day(delivered),
+            closed_on=_latest(cancelled, closed) if delivered is None else _day(closed),
+            last_event_on=_latest(
+                placed,
+                paid,
+                shipped,
+                delivered,
+                cancelled,
+                closed,
+                paid_last,
+                *refund_times,
+                *extra_events.get(pk, []),
+            ),
+            accounting_year=max(years) if years else None,
+            holds=tuple(h.as_rule() for h in holds.get(pk, [])),
+        )
+    return facts
+
+
+def _consent_states(order_ids: list[int]) -> dict[int, tuple[int, date | None]]:
+    """{order id: (active consents, latest keep_until of withdrawn ones)}."""
+    return {
+        order_id: (active, until)
+        for order_id, active, until in Consent.objects.filter(
+            ids_in(Consent, "order_id", order_ids)
+        )
+        .order_by()
+        .values("order_id")
+        .annotate(
+            active=Count("pk", filter=Q(withdrawn_at__isnull=True, erased_at__isnull=True)),
+            until=Max("keep_until"),
+        )
+        .values_list("order_id", "active", "until")
+    }
+
+
+def _hold_note(facts: rules.OrderFacts) -> str:
+    open_holds = [h.reason for h in facts.holds if h.is_open]
+    return "; ".join(open_holds)[:300]
+
+
+Entry = tuple[date | None, str, str]  # keep_until, basis, hold note
+
+
+def compute(order_ids: list[int]) -> dict[tuple[int, str], Entry]:
+    """What each order's ledger should say now, keyed by (order, category)."""
+    facts = gather_facts(order_ids)
+    categories = applicable_categories()
+    codes = {c.code for c in categories}
+    present = {
+        code: check(order_ids)
+        for code, check in registry.presence_checks().items()
+        if code in codes
+    }
+    consents = _consent_states(order_ids) if CONSENTS in present else {}
+    wanted: dict[tuple[int, str], Entry] = {}
+    for order_id, order_facts in facts.items():
+        note = _hold_note(order_facts)
+        for category in categories:
+            code = category.code
+            if code in present and order_id not in present[code]:
+                continue
+            if code == CONSENTS:
+                active, until = consents.get(order_id, (0, None))
+                wanted[(order_id, code)] = (None if active else until, category.basis, "")
+            else:
+                wanted[(order_id, code)] = (
+                    rules.order_data_until(category.rule, order_facts),
+                    category.basis if order_facts.is_open else category.basis_after,
+                    note,
+                )
+    return wanted
+
+
+def recompute_ledger(*, order_ids: Iterable[int], now: datetime | None = None) -> int:
+    """R26: bring the orders' ledgers in line with their facts; returns rows changed.
+
+    Rows already erased stay as they are. Safe to call as often as wanted."""
+    ids = sorted(set(order_ids))
+    now = now or timezone.now()
+    changed = 0
+    for start in range(0, len(ids), BATCH):
+        changed += _recompute_batch(ids[start : start + BATCH], now)[0]
+    return changed
+
+
+def recompute_and_read(*, order_ids: list[int], now: datetime) -> list[tuple]:
+    """Recompute, then the orders' open (not erased) rows as (id, order, category,
+    keep_until): what the retention sweep erases from. No extra query."""
+    return _recompute_batch(sorted(set(order_ids)), now)[1]
+
+
+def _recompute_batch(order_ids: list[int], now: datetime) -> tuple[int, list[tuple]]:
+    wanted = compute(order_ids)
+    existing = {
+        (order_id, category): (pk, (keep_until, basis, hold_note), erased_at)
+        for pk, order_id, category, keep_until, basis, hold_note, erased_at in (
+            PersonalDataRecord.objects.filter(ids_in(PersonalDataRecord, "order_id", order_ids))
+            .order_by()
+            .values_list(
+                "pk", "order_id", "category", "keep_until", "basis", "hold_note", "erased_at"
+            )
+        )
+    }
+    to_create = []
+    changes: dict[Entry, list[int]] = defaultdict(list)
+    open_rows = []
+    for key, entry in wanted.items():
+        current = existing.get(key)
+        if current is None:
+            order_id, code = key
+            to_create.append(
+                PersonalDataRecord(
+                    order_id=order_id,
+                    category=code,
+                    purpose=_purpose(code),
+                    basis=entry[1],
+                    keep_until=entry[0],
+                    hold_note=entry[2],
+                    computed_at=now,
+                )
+            )
+            continue
+        if current[2] is not None:
+            continue  # erased
+        if current[1] != entry:
+            changes[entry].append(current[0])
+        open_rows.append((current[0], key[0], key[1], entry[0]))
+    for key, (pk, values, erased_at) in existing.items():
+        if erased_at is None and key not in wanted:
+            open_rows.append((pk, key[0], key[1], values[0]))  # a category no longer applies
+    if to_create:
+        PersonalDataRecord.objects.bulk_create(to_create, batch_size=2000, ignore_conflicts=True)
+    for (keep_until, basis, hold_note), pks in changes.items():
+        PersonalDataRecord.objects.filter(ids_in(PersonalDataRecord, "id", pks)).update(
+            keep_until=keep_until, basis=basis, hold_note=hold_note, computed_at=now
+        )
+    return len(to_create) + sum(len(pks) for pks in changes.values()), open_rows

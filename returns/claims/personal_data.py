@@ -1,0 +1,59 @@
+"""Personal data of conformity claims, declared into the retention policy (legal.registry):
+category `claims` (KA10), kept like the contact data and held while a claim is open and
+for 3 years after it closes (R28, `returns.claims.holds`)."""
+
+from __future__ import annotations
+
+from django.db.models import Max
+
+from legal.registry import ERASE_MARKER, declare, event_source, exportable
+
+declare(
+    "claims",
+    "returns.Claim",
+    order_path="order_id",
+    fields={
+        "description": ERASE_MARKER,
+        "refund_iban": ERASE_MARKER,
+        "refund_account_holder": ERASE_MARKER,
+    },
+)
+# The evidence: the stored name goes; the files themselves are not removed by the bulk
+# sweep (see the README, "Conformity claims").
+declare(
+    "claims",
+    "returns.ClaimPhoto",
+    order_path="claim__order_id",
+    history=False,
+    fields={"file": ERASE_MARKER},
+)
+exportable(
+    "returns.Claim",
+    key="claims",
+    order_path="order_id",
+    fields=[
+        "id",
+        "status",
+        "channel",
+        "remedy_requested",
+        "discovered_on",
+        "received_at",
+        "answer_deadline",
+        "answered_at",
+        "closed_at",
+    ],
+)
+
+
+@event_source
+def claim_events(order_ids: list[int]) -> dict:
+    """KA7: emails follow a claim's receipt and its decisions; the latest one counts."""
+    from returns.models.claims import ClaimDecision
+
+    return dict(
+        ClaimDecision.objects.filter(claim__order_id__in=order_ids)
+        .order_by()
+        .values("claim__order_id")
+        .annotate(latest=Max("decided_at"))
+        .values_list("claim__order_id", "latest")
+    )
