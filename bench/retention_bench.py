@@ -140,7 +140,7 @@ def run(orders: int, batch_size: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=10000)
     args = parser.parse_args(argv)
 
     import django

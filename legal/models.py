@@ -226,6 +226,7 @@ class ErasureRecord(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="erasures",
+        db_index=False,  # written 100,000s at a time, looked up rarely (the admin)
     )
     category = models.CharField(_("category"), max_length=32)
     reason = models.CharField(_("reason"), max_length=32, choices=ErasureReason.choices)

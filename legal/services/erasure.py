@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from legal import registry
 from legal.models import ErasureRecord, PersonalDataRecord
-from legal.sql import ids_in
+from legal.sql import ARRAY_SQL, id_list, ids_in
 
 CHUNK = 2000  # ids per IN (...) list
 
@@ -175,7 +175,7 @@ def _close_rows(
     ledger_table = quote(PersonalDataRecord._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(now)
     if connection.vendor == "postgresql":
-        in_pks, pk_params = "SELECT unnest(%s::bigint[])", [pks]
+        in_pks, pk_params = f"SELECT unnest({ARRAY_SQL})", [id_list(pks)]
     else:
         in_pks, pk_params = ", ".join(["%s"] * len(pks)), pks
     select = (

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import override
 
@@ -102,15 +102,17 @@ def _latest(*moments) -> date | None:
     return max(days) if days else None
 
 
-def _latest_of(model, field: str):
-    """The latest `field` of the order's rows of `model` (a correlated subquery)."""
-    return Subquery(
-        model.objects.filter(order_id=OuterRef("pk"))
+def _latest_per_order(model, order_ids: list[int], *fields: str) -> dict[int, tuple]:
+    """{order id: (latest of each field)} for the order's rows of `model`."""
+    aggregates = {f"latest_{i}": Max(name) for i, name in enumerate(fields)}
+    return {
+        row[0]: row[1:]
+        for row in model.objects.filter(ids_in(model, "order_id", order_ids))
         .order_by()
         .values("order_id")
-        .annotate(latest=Max(field))
-        .values("latest")[:1]
-    )
+        .annotate(**aggregates)
+        .values_list("order_id", *aggregates)
+    }
 
 
 def gather_facts(order_ids: list[int]) -> dict[int, rules.OrderFacts]:
@@ -126,19 +128,15 @@ def gather_facts(order_ids: list[int]) -> dict[int, rules.OrderFacts]:
         for order_id, year in source(order_ids).items():
             extra_years[order_id].append(year)
     holds = legal_holds.holds_for(order_ids)
-
+    invoices = _latest_per_order(Invoice, order_ids, "issue_date")
+    payments = _latest_per_order(Payment, order_ids, "received_at")
+    bank = _latest_per_order(BankEntry, order_ids, "booking_date")
+    refunds = _latest_per_order(
+        Refund, order_ids, "created_at", "sent_at", "settled_at", "failed_at"
+    )
     rows = (
         Order.objects.filter(ids_in(Order, "id", order_ids))
         .order_by()
-        .annotate(
-            invoiced=_latest_of(Invoice, "issue_date"),
-            paid_last=_latest_of(Payment, "received_at"),
-            booked=_latest_of(BankEntry, "booking_date"),
-            refund_created=_latest_of(Refund, "created_at"),
-            refund_sent=_latest_of(Refund, "sent_at"),
-            refund_settled=_latest_of(Refund, "settled_at"),
-            refund_failed=_latest_of(Refund, "failed_at"),
-        )
         .values_list(
             "pk",
             "status",
@@ -148,20 +146,15 @@ def gather_facts(order_ids: list[int]) -> dict[int, rules.OrderFacts]:
             "delivered_at",
             "cancelled_at",
             "closed_at",
-            "invoiced",
-            "paid_last",
-            "booked",
-            "refund_created",
-            "refund_sent",
-            "refund_settled",
-            "refund_failed",
         )
     )
+    none = (None,)
     facts = {}
-    for row in rows:
-        pk, status, placed, paid, shipped, delivered, cancelled, closed = row[:8]
-        invoiced, paid_last, booked = row[8:11]
-        refund_times = row[11:]
+    for pk, status, placed, paid, shipped, delivered, cancelled, closed in rows:
+        invoiced = invoices.get(pk, none)[0]
+        paid_last = payments.get(pk, none)[0]
+        booked = bank.get(pk, none)[0]
+        refund_times = refunds.get(pk, ())
         money_days = [_day(invoiced), _day(paid_last), _day(booked)]
         money_days += [_day(m) for m in refund_times]
         years = [d.year for d in money_days if d is not None] + extra_years.get(pk, [])
@@ -212,30 +205,40 @@ def _hold_note(facts: rules.OrderFacts) -> str:
 Entry = tuple[date | None, str, str]  # keep_until, basis, hold note
 
 
-def compute(order_ids: list[int]) -> dict[tuple[int, str], Entry]:
-    """What each order's ledger should say now, keyed by (order, category)."""
+def compute(order_ids: list[int], *, check_presence: bool = True) -> dict[tuple[int, str], Entry]:
+    """What each order's ledger should say now, keyed by (order, category).
+
+    Without `check_presence`, every applicable category is computed for every order
+    (to verify rows that exist: cheaper than asking each app what is present)."""
     facts = gather_facts(order_ids)
     categories = applicable_categories()
     codes = {c.code for c in categories}
-    present = {
-        code: check(order_ids)
-        for code, check in registry.presence_checks().items()
-        if code in codes
-    }
-    consents = _consent_states(order_ids) if CONSENTS in present else {}
+    present = {}
+    if check_presence:
+        present = {
+            code: check(order_ids)
+            for code, check in registry.presence_checks().items()
+            if code in codes
+        }
+    consents = _consent_states(order_ids) if CONSENTS in codes else {}
     wanted: dict[tuple[int, str], Entry] = {}
     for order_id, order_facts in facts.items():
         note = _hold_note(order_facts)
+        dates: dict[str, date | None] = {}  # per rule: identity, contact, ... share one
         for category in categories:
             code = category.code
             if code in present and order_id not in present[code]:
                 continue
             if code == CONSENTS:
-                active, until = consents.get(order_id, (0, None))
+                # No consent linked any more (the link goes with the buyer's identity):
+                # nothing of the kind is left, the row is done.
+                active, until = consents.get(order_id, (0, order_facts.placed_on))
                 wanted[(order_id, code)] = (None if active else until, category.basis, "")
             else:
+                if category.rule not in dates:
+                    dates[category.rule] = rules.order_data_until(category.rule, order_facts)
                 wanted[(order_id, code)] = (
-                    rules.order_data_until(category.rule, order_facts),
+                    dates[category.rule],
                     category.basis if order_facts.is_open else category.basis_after,
                     note,
                 )
@@ -255,13 +258,16 @@ def recompute_ledger(*, order_ids: Iterable[int], now: datetime | None = None) -
 
 
 def recompute_and_read(*, order_ids: list[int], now: datetime) -> list[tuple]:
-    """Recompute, then the orders' open (not erased) rows as (id, order, category,
-    keep_until): what the retention sweep erases from. No extra query."""
-    return _recompute_batch(sorted(set(order_ids)), now)[1]
+    """Bring the orders' existing rows in line with their facts, then return the open
+    (not erased) ones as (id, order, category, keep_until): what the retention sweep
+    erases from. Creates no rows (checkout, delivery and the claims work do that)."""
+    return _recompute_batch(sorted(set(order_ids)), now, create=False)[1]
 
 
-def _recompute_batch(order_ids: list[int], now: datetime) -> tuple[int, list[tuple]]:
-    wanted = compute(order_ids)
+def _recompute_batch(
+    order_ids: list[int], now: datetime, *, create: bool = True
+) -> tuple[int, list[tuple]]:
+    wanted = compute(order_ids, check_presence=create)
     existing = {
         (order_id, category): (pk, (keep_until, basis, hold_note), erased_at)
         for pk, order_id, category, keep_until, basis, hold_note, erased_at in (
@@ -278,6 +284,8 @@ def _recompute_batch(order_ids: list[int], now: datetime) -> tuple[int, list[tup
     for key, entry in wanted.items():
         current = existing.get(key)
         if current is None:
+            if not create:
+                continue
             order_id, code = key
             to_create.append(
                 PersonalDataRecord(

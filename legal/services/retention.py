@@ -81,7 +81,7 @@ def pending_count(today: date) -> int:
 def enforce_retention(
     *,
     now: datetime | None = None,
-    batch_size: int = 5000,
+    batch_size: int = 10000,
     progress: Progress | None = None,
 ) -> SweepReport:
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """R29: erase what is past its retention date (the nightly beat job runs the same service).
 
-    manage.py enforce_retention [--batch-size 5000] [--dry-run] [--no-progress]
+    manage.py enforce_retention [--batch-size 10000] [--dry-run] [--no-progress]
 
 Resumable and idempotent: stop it at any time and run it again.
 """
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "Erase personal data past its retention date (R29)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument("--batch-size", type=int, default=10000)
         parser.add_argument(
             "--dry-run", action="store_true", help="Only count the ledger rows past their date."
         )
