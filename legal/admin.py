@@ -29,6 +29,7 @@ from legal.models import (
 )
 from legal.policy import CATEGORIES
 from legal.selectors import basis_text
+from legal.services import disclosures as disclosure_services
 from legal.services import holds as hold_services
 from legal.services import requests as request_services
 from shop.errors import InvalidInput, Refused
@@ -85,15 +86,64 @@ class ConsentAdmin(ReadOnlyAdmin):
     list_select_related = ["policy_version", "order"]
 
 
+class DisclosureForm(forms.ModelForm):
+    """Staff record a disclosure they made (an authority's request, a court order)."""
+
+    categories = forms.MultipleChoiceField(
+        label=_("data categories"),
+        choices=[(c.code, f"{c.annex} {c.title}") for c in CATEGORIES.values()],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Disclosure
+        fields = [
+            "recipient",
+            "categories",
+            "purpose",
+            "order",
+            "reference",
+            "disclosed_at",
+            "withheld_from_subject",
+        ]
+
+
 @admin.register(Disclosure)
 class DisclosureAdmin(ReadOnlyAdmin):
-    """R27: every disclosure of personal data to a third party; a log, read-only."""
+    """R27: every disclosure of personal data to a third party; a log: staff add the
+    disclosures they make (to an authority), nobody changes one."""
 
     list_display = ["recipient", "categories_text", "purpose", "disclosed_at", "order"]
     list_filter = ["recipient", "withheld_from_subject", "disclosed_at"]
     search_fields = ["order__number", "reference", "purpose"]
     date_hierarchy = "disclosed_at"
     list_select_related = ["order"]
+    raw_id_fields = ["order"]
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("legal.add_disclosure")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = DisclosureForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else super().get_readonly_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        disclosure = disclosure_services.record_disclosure(
+            recipient=obj.recipient,
+            categories=form.cleaned_data["categories"],
+            purpose=obj.purpose,
+            order_id=obj.order_id,
+            reference=obj.reference,
+            at=obj.disclosed_at,
+            withheld_from_subject=obj.withheld_from_subject,
+        )
+        obj.pk = disclosure.pk
 
     @admin.display(description=_("data categories"))
     def categories_text(self, disclosure: Disclosure) -> str:

@@ -26,7 +26,15 @@ from legal.models import (
 from legal.policy import CATEGORIES, Basis
 from shop.calendar import end_of_day, start_of_day
 
-EXPORT_EXCLUDED_MODELS = {"legal.Consent", "legal.DataSubjectRequest", "auth.User"}
+# Shown in sections of their own (consents, requests, account), or a technical copy of
+# what the order already shows (the stored answer of an idempotent checkout, which also
+# holds the order's access token).
+EXPORT_EXCLUDED_MODELS = {
+    "legal.Consent",
+    "legal.DataSubjectRequest",
+    "auth.User",
+    "orders.IdempotencyRecord",
+}
 
 
 def is_restricted(email: str | None) -> bool:

@@ -131,6 +131,7 @@ def backfill_ledgers(*, now: datetime, batch_size: int = 1000) -> int:
         with transaction.atomic():
             created += ledger.recompute_ledger(order_ids=ids, now=now)
         position = ids[-1]
+        reset_queries()
     SweepCursor.objects.filter(pk=cursor.pk).update(position=max(last, cursor.position))
     return created
 
@@ -157,6 +158,7 @@ def refresh_undated(*, now: datetime, batch_size: int = 1000) -> int:
         with transaction.atomic():
             refreshed += ledger.recompute_ledger(order_ids=ids, now=now)
         cursor = ids[-1]
+        reset_queries()
 
 
 def _after(keep_until: date, pk: int) -> RawSQL:
@@ -201,7 +203,7 @@ def _sweep_ledger(
                 if keep_until is not None and keep_until < today
             ]
             erasure.erase_ledger_rows(rows=due, reason=REASONS, now=now)
-        reset_queries()  # with DEBUG on, Django would keep every statement in memory
+        reset_queries()  # with DEBUG on, Django keeps every statement in memory
         report.batches += 1
         due_ids = {row[0] for row in due}
         report.postponed += sum(1 for row in batch if row[0] not in due_ids)
@@ -245,3 +247,4 @@ def _sweep_dated(fieldset, *, now: datetime, today: date, batch_size: int) -> in
                     now=now,
                 )
         erased += len(rows)
+        reset_queries()

@@ -99,3 +99,24 @@ def test_r30_staff_enter_a_request_received_by_letter(admin_client, shop_ready):
     request = DataSubjectRequest.objects.get()
     assert request.channel == "staff" and request.status == "answered"
     assert str(request.answer_due) == "2026-03-02"
+
+
+def test_r27_staff_record_a_disclosure_to_an_authority(admin_client, shop_ready):
+    from legal.models import Disclosure
+
+    order = delivered()
+    response = admin_client.post(
+        "/admin/legal/disclosure/add/",
+        {
+            "recipient": "authority",
+            "categories": ["identity", "contact"],
+            "purpose": "State Police request no. 12",
+            "order": order.pk,
+            "reference": "letter 2026/12",
+            "disclosed_at_0": "2026-02-02",
+            "disclosed_at_1": "10:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    disclosure = Disclosure.objects.get(recipient="authority")
+    assert disclosure.categories == ["identity", "contact"] and disclosure.order == order
