@@ -87,9 +87,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# var/ is git-ignored scratch space (benchmark virtualenvs live there): not the catalogue.
 messages: install
-	$(BIN)/python manage.py makemessages -l lv --ignore=.venv
-	$(BIN)/python manage.py compilemessages --ignore=.venv
+	$(BIN)/python manage.py makemessages -l lv --ignore=.venv --ignore=var
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var
 
 # `make bench BENCH_ARGS="checkout --quick"`: one benchmark, short runs (docs/benchmarks.md).
 bench: install

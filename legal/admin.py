@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 from legal import registry
 from legal.access import Subject
@@ -443,7 +443,8 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             return
         obj.pk = answered.pk
 
-    @admin.display(description=_("overdue"), boolean=True)
+    # pieprasījums is masculine in Latvian (refunds and claims are feminine).
+    @admin.display(description=pgettext_lazy("data-subject request", "overdue"), boolean=True)
     def overdue(self, obj: DataSubjectRequest) -> bool:
         return obj.is_overdue
 

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from simple_history.models import HistoricalRecords
 
@@ -27,11 +28,13 @@ from shop.money import ZERO, MoneyField, to_money
 class OrderStatus(models.TextChoices):
     PLACED = "placed", _("Placed")
     CONFIRMED = "confirmed", _("Confirmed")
-    PAID = "paid", _("Paid")
+    # pgettext: the same English words also label lines, amounts and claims, which
+    # Latvian declines differently; an order status agrees with pasūtījums (masculine).
+    PAID = "paid", pgettext_lazy("order status", "Paid")
     SHIPPED = "shipped", _("Shipped")
-    DELIVERED = "delivered", _("Delivered")
-    CLOSED = "closed", _("Closed")
-    CANCELLED = "cancelled", _("Cancelled")
+    DELIVERED = "delivered", pgettext_lazy("order status", "Delivered")
+    CLOSED = "closed", pgettext_lazy("order status", "Closed")
+    CANCELLED = "cancelled", pgettext_lazy("order status", "Cancelled")
 
 
 class CancelReason(models.TextChoices):
@@ -220,7 +223,8 @@ class LineStatus(models.TextChoices):
     ORDERED = "ordered", _("Ordered")
     UNAVAILABLE = "unavailable", _("Unavailable, substitute offered")
     REPLACED = "replaced", _("Replaced by a substitute")
-    CANCELLED = "cancelled", _("Cancelled")
+    # pozīcija is feminine in Latvian (an order is masculine).
+    CANCELLED = "cancelled", pgettext_lazy("order line status", "Cancelled")
 
 
 class OrderLine(ConcurrentTransitionMixin, models.Model):
@@ -521,7 +525,8 @@ class RefundStatus(models.TextChoices):
     APPROVED = "approved", _("Approved")
     SENT = "sent", _("Sent")
     SETTLED = "settled", _("Settled")
-    FAILED = "failed", _("Failed")
+    # atmaksa is feminine in Latvian (a bank statement import is not).
+    FAILED = "failed", pgettext_lazy("refund status", "Failed")
 
 
 class RefundReason(models.TextChoices):

@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -76,7 +76,8 @@ class Product(models.Model):
     warranty_months = models.PositiveSmallIntegerField(
         _("commercial warranty, months"), null=True, blank=True
     )
-    active = models.BooleanField(_("active"), default=True)
+    # prece is feminine in Latvian (a parcel machine is masculine).
+    active = models.BooleanField(pgettext_lazy("product", "active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

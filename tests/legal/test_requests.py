@@ -142,7 +142,7 @@ def test_r30_restriction_marks_every_ledger_row_and_stops_marketing(
     assert api_client.get("/api/me/", **auth()).json()["restricted"] is True
     page = admin_client.get(f"/admin/orders/order/{done.pk}/change/")
     assert page.status_code == 200
-    assert "processing restricted" in page.content.decode().lower()
+    assert "apstrāde ierobežota" in page.content.decode().lower()  # "processing restricted"
     request = DataSubjectRequest.objects.get(kind="restriction")
     request_services.lift_restriction(request_id=request.pk)
     assert not rows.filter(restricted_at__isnull=False).exists()

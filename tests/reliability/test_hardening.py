@@ -316,7 +316,7 @@ def test_bank_statement_upload_checks_type_and_size(bank_clerk, settings):
     )
     response = bank_clerk.post(url, {"file": big})
     assert response.status_code == 200
-    assert response.context["form"].errors["file"][0].startswith("The file is larger")
+    assert response.context["form"].errors["file"][0].startswith("Fails ir lielāks")  # lv admin
     assert not BankStatement.objects.exists()
 
 
