@@ -6,6 +6,10 @@ the categories and the purpose. Data never goes outside the EU/EEA (KP8).
     record_disclosure(recipient="omniva", categories=["name", "phone", "email", "address"],
                       purpose="delivery of the order", order_id=order.pk,
                       reference=f"shipment {barcode}")
+
+A sender that may hand over the same data again (a retried request that the recipient
+answers with the same object, such as a Stripe PaymentIntent) passes `once=True`: the
+disclosure with the same recipient, order and reference is logged the first time only.
 """
 
 from __future__ import annotations
@@ -41,8 +45,12 @@ def record_disclosure(
     reference: str = "",
     at: datetime | None = None,
     withheld_from_subject: bool = False,
+    once: bool = False,
 ) -> Disclosure:
-    """Log one disclosure; call it in the transaction that sends (or queues) the data."""
+    """Log one disclosure; call it in the transaction that sends (or queues) the data.
+
+    `once`: if this recipient already has the disclosure with this order and reference,
+    that one is returned and nothing new is logged (the reference is then required)."""
     if recipient not in Recipient.values:
         raise InvalidInput.single(
             "recipient", "invalid_choice", "Unknown recipient: " + ", ".join(Recipient.values)
@@ -61,12 +69,24 @@ def record_disclosure(
                 "parcel machine).",
                 categories=excess,
             )
+    order_id = order.pk if order is not None else order_id
+    reference = reference[:200]
+    if once:
+        if not reference:
+            raise InvalidInput.single(
+                "reference", "required", "A disclosure logged once needs its reference."
+            )
+        logged = Disclosure.objects.filter(
+            recipient=recipient, order_id=order_id, reference=reference
+        ).first()
+        if logged is not None:
+            return logged
     return Disclosure.objects.create(
         recipient=recipient,
         categories=categories,
         purpose=purpose.strip()[:200],
         disclosed_at=at or timezone.now(),
-        order_id=order.pk if order is not None else order_id,
-        reference=reference[:200],
+        order_id=order_id,
+        reference=reference,
         withheld_from_subject=withheld_from_subject,
     )

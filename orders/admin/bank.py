@@ -31,7 +31,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from orders.admin.orders import mask_iban, order_link
+from orders.admin.orders import action_page, mask_iban, order_link
 from orders.camt import CamtError, sniff
 from orders.models import BankEntry, BankEntryStatus, BankStatement
 from orders.services import bank as bank_services
@@ -406,7 +406,8 @@ class BankEntryAdmin(admin.ModelAdmin):
             form.is_valid()
             for entry_id, message in errors.items():
                 form.add_error(f"invoice_{entry_id}", message)
-        return self._intermediate(
+        return action_page(
+            self,
             request,
             "admin/orders/bankentry/match_to_invoice.html",
             title=_("Match credits to invoices"),
@@ -436,24 +437,13 @@ class BankEntryAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
             return None
-        return self._intermediate(
+        return action_page(
+            self,
             request,
             "admin/orders/bankentry/ignore_entries.html",
             title=_("Ignore credits"),
             form=form,
-            entries=entries,
+            selected=entries,
             skipped=skipped,
             action="ignore",
-        )
-
-    def _intermediate(self, request, template, **context):
-        return TemplateResponse(
-            request,
-            template,
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                **context,
-            },
         )

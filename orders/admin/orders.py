@@ -43,7 +43,7 @@ MONEY_OUTPUT = DecimalField(max_digits=12, decimal_places=2)
 CANCELLABLE_BY_STAFF = [*PRE_DISPATCH, OrderStatus.SHIPPED]
 
 
-# --- Shared helpers (also used by orders/admin/refunds.py) ------------------------------
+# --- Shared helpers (also used by the other order admins and returns/admin) -------------
 
 
 def mask_iban(iban: str) -> str:
@@ -62,6 +62,24 @@ def order_link(order_id: int, number: str) -> str:
 def invoice_pdf_url(order_id: int, invoice_id: int | None = None) -> str:
     url = reverse("admin:orders_order_invoice_pdf", args=[order_id])
     return f"{url}?invoice={invoice_id}" if invoice_id else url
+
+
+def action_page(
+    model_admin: admin.ModelAdmin, request, template: str, **context
+) -> TemplateResponse:
+    """The intermediate page of an admin action (a confirmation or a form), with what the
+    admin templates need: the site's context, the model's options and the name of the
+    selection checkbox, so that the page can post the selection back with the action."""
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.opts,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            **context,
+        },
+    )
 
 
 class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
@@ -382,18 +400,14 @@ class OrderAdmin(ReadOnlyModelAdmin):
             )
             return None
         if request.POST.get("confirm") != "yes":
-            return TemplateResponse(
+            return action_page(
+                self,
                 request,
                 "admin/orders/order/cancel_orders.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": _("Cancel orders"),
-                    "opts": self.model._meta,
-                    "orders": orders,
-                    "skipped": skipped,
-                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                    "action": "cancel_by_staff",
-                },
+                title=_("Cancel orders"),
+                orders=orders,
+                skipped=skipped,
+                action="cancel_by_staff",
             )
         cancelled = 0
         for order in orders:
@@ -456,18 +470,14 @@ class OrderAdmin(ReadOnlyModelAdmin):
                 messages.SUCCESS,
             )
             return None
-        return TemplateResponse(
+        return action_page(
+            self,
             request,
             "admin/orders/order/mark_line_unavailable.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Goods unavailable"),
-                "opts": self.model._meta,
-                "order": order,
-                "lines": lines,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "action": "mark_line_unavailable",
-            },
+            title=_("Goods unavailable"),
+            order=order,
+            lines=lines,
+            action="mark_line_unavailable",
         )
 
 

@@ -14,13 +14,18 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from orders.admin.orders import ReadOnlyHistoryAdmin, ReadOnlyInline, mask_iban, order_link
+from orders.admin.orders import (
+    ReadOnlyHistoryAdmin,
+    ReadOnlyInline,
+    action_page,
+    mask_iban,
+    order_link,
+)
 from orders.models import Refund, RefundDestination, RefundStatus, SepaExport
 from orders.services import card_payments
 from orders.services import refunds as refund_services
@@ -364,19 +369,15 @@ class RefundAdmin(ReadOnlyHistoryAdmin):
                 messages.SUCCESS,
             )
             return None
-        return TemplateResponse(
+        return action_page(
+            self,
             request,
             "admin/orders/refund/fail_refunds.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Mark refunds failed"),
-                "opts": self.model._meta,
-                "refunds": refunds,
-                "skipped": skipped,
-                "form": form,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "action": "mark_failed",
-            },
+            title=_("Mark refunds failed"),
+            selected=refunds,
+            skipped=skipped,
+            form=form,
+            action="mark_failed",
         )
 
 

@@ -32,7 +32,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from legal.models import Disclosure, Recipient
+from legal.models import Recipient
+from legal.services.disclosures import record_disclosure
 from orders import selectors
 from orders.models import (
     Order,
@@ -80,11 +81,13 @@ def _gateway_or_refuse():
 
 def _disclose(*, order: Order, purpose: str, reference: str) -> None:
     """R27: what Stripe receives (order and invoice numbers, amounts), logged once."""
-    Disclosure.objects.get_or_create(
+    record_disclosure(
         recipient=Recipient.STRIPE,
+        categories=R27_CATEGORIES,
+        purpose=purpose,
         order=order,
         reference=reference,
-        defaults={"categories": R27_CATEGORIES, "purpose": purpose},
+        once=True,
     )
 
 

@@ -10,6 +10,7 @@ where money is involved) on an intermediate page and calls a service in
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,9 +23,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
-from orders.admin.orders import ReadOnlyHistoryAdmin, ReadOnlyInline, order_link
+from orders.admin.orders import ReadOnlyHistoryAdmin, ReadOnlyInline, action_page, order_link
 from orders.models import Order
 from returns.claims import photos as claim_photos
 from returns.claims import services
@@ -115,10 +116,11 @@ class ClaimStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("open", _("Open")),
+            # Plural feminine in Latvian (pretenzijas), unlike the order status "Closed".
+            ("open", pgettext_lazy("claims filter", "Open")),
             ("unanswered", _("Waiting for an answer")),
-            ("closed", _("Closed")),
-            ("all", _("All")),
+            ("closed", pgettext_lazy("claims filter", "Closed")),
+            ("all", pgettext_lazy("claims filter", "All")),
         ]
 
     def value(self):
@@ -318,6 +320,64 @@ class StaffClaimForm(forms.Form):
         if not requested:
             raise forms.ValidationError(_("Name at least one product."), code="required")
         return requested
+
+
+# --- Decisions ----------------------------------------------------------------------------
+
+# What a decision does to one claim: `apply(claim, cleaned form data, user)` calls a service.
+Apply = Callable[[Claim, dict, object], object]
+
+
+def claim_decision(
+    *,
+    description: str,
+    title: str,
+    form_class: type[ReasonForm] | None = ReasonForm,
+    single: bool = False,
+):
+    """Makes a `ClaimAdmin` action (permission: decide) of `apply`, the function it decorates.
+
+    The action asks for the reason (and amounts) on an intermediate page with `form_class`
+    (None: it acts at once), calls `apply(claim, data, user)` for each selected claim, and
+    reports how many were decided and why the others were refused (`ClaimAdmin._decision`).
+    `single`: a decision about exactly one claim (its amounts are per claim line). The
+    action's name, posted back by the intermediate page, is the decorated function's."""
+
+    def decorate(apply: Apply):
+        @admin.action(description=description, permissions=["decide"])
+        @wraps(apply)
+        def action(model_admin: ClaimAdmin, request, queryset):
+            return model_admin._decision(
+                request,
+                queryset,
+                action=apply.__name__,
+                title=title,
+                form_class=form_class,
+                apply=apply,
+                single=single,
+            )
+
+        return action
+
+    return decorate
+
+
+def form_per_line(data: dict) -> dict[int, object]:
+    return {
+        int(name.removeprefix("line_")): value
+        for name, value in data.items()
+        if name.startswith("line_") and value is not None
+    }
+
+
+def money_terms(data: dict) -> dict[str, str]:
+    """Of a price reduction or termination form: the reason and, where not recorded before,
+    why repair and replacement are excluded."""
+    return {
+        "reason": data["reason"],
+        "obstacle": data.get("obstacle") or "",
+        "obstacle_reason": data.get("obstacle_reason") or "",
+    }
 
 
 # --- Inlines ------------------------------------------------------------------------------
@@ -581,7 +641,7 @@ class ClaimAdmin(ReadOnlyHistoryAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
-    # Actions: each asks for the reason (and amounts) and calls a service.
+    # Actions: each is a `claim_decision` around the one service call that decides a claim.
 
     def _decision(
         self,
@@ -591,9 +651,8 @@ class ClaimAdmin(ReadOnlyHistoryAdmin):
         action: str,
         title: str,
         form_class: type[ReasonForm] | None,
-        apply: Callable[[Claim, dict, object], object],
+        apply: Apply,
         single: bool = False,
-        form: ReasonForm | None = None,
     ):
         claims = list(queryset.select_related("order").order_by("pk"))
         if single and len(claims) != 1:
@@ -602,23 +661,20 @@ class ClaimAdmin(ReadOnlyHistoryAdmin):
             )
             return None
         from_change = request.POST.get("_from_change")
+        form = None
         if form_class is not None:
             data = request.POST if request.POST.get("apply") else None
             form = form_class(data, claim=claims[0] if single else None)
             if not (form.is_bound and form.is_valid()):
-                return TemplateResponse(
+                return action_page(
+                    self,
                     request,
                     "admin/returns/claim/decision_form.html",
-                    {
-                        **self.admin_site.each_context(request),
-                        "title": title,
-                        "opts": self.model._meta,
-                        "claims": claims,
-                        "form": form,
-                        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                        "action": action,
-                        "from_change": from_change,
-                    },
+                    title=title,
+                    selected=claims,
+                    form=form,
+                    action=action,
+                    from_change=from_change,
                 )
         done, refused = 0, []
         for claim in claims:
@@ -642,146 +698,69 @@ class ClaimAdmin(ReadOnlyHistoryAdmin):
             return HttpResponseRedirect(reverse("admin:returns_claim_change", args=[claims[0].pk]))
         return None
 
-    @admin.action(description=_("Start the review"), permissions=["decide"])
-    def start_review(self, request, queryset):
-        return self._decision(
-            request,
-            queryset,
-            action="start_review",
-            title=_("Start the review"),
-            form_class=None,
-            apply=lambda claim, data, user: services.start_review(claim_id=claim.pk, by=user),
-        )
+    @claim_decision(description=_("Start the review"), title=_("Start the review"), form_class=None)
+    def start_review(claim, data, user):
+        return services.start_review(claim_id=claim.pk, by=user)
 
-    @admin.action(description=_("Decide: repair…"), permissions=["decide"])
-    def decide_repair(self, request, queryset):
-        return self._decision(
-            request,
-            queryset,
-            action="decide_repair",
-            title=_("Repair, free of charge"),
-            form_class=ReasonForm,
-            apply=lambda claim, data, user: services.decide_repair(
-                claim_id=claim.pk, reason=data["reason"], by=user
-            ),
-        )
+    @claim_decision(description=_("Decide: repair…"), title=_("Repair, free of charge"))
+    def decide_repair(claim, data, user):
+        return services.decide_repair(claim_id=claim.pk, reason=data["reason"], by=user)
 
-    @admin.action(description=_("Decide: replacement…"), permissions=["decide"])
-    def decide_replacement(self, request, queryset):
-        return self._decision(
-            request,
-            queryset,
-            action="decide_replacement",
-            title=_("Replacement, free of charge and shipped free"),
-            form_class=ReasonForm,
-            apply=lambda claim, data, user: services.decide_replacement(
-                claim_id=claim.pk, reason=data["reason"], by=user
-            ),
-        )
-
-    @admin.action(
-        description=_("Record: repair and replacement impossible, disproportionate or failed…"),
-        permissions=["decide"],
+    @claim_decision(
+        description=_("Decide: replacement…"),
+        title=_("Replacement, free of charge and shipped free"),
     )
-    def record_obstacle(self, request, queryset):
-        return self._decision(
-            request,
-            queryset,
-            action="record_obstacle",
-            title=_("Why repair and replacement are excluded"),
-            form_class=ObstacleForm,
-            apply=lambda claim, data, user: services.record_obstacle(
-                claim_id=claim.pk, kind=data["obstacle"], reason=data["reason"], by=user
-            ),
+    def decide_replacement(claim, data, user):
+        return services.decide_replacement(claim_id=claim.pk, reason=data["reason"], by=user)
+
+    @claim_decision(
+        description=_("Record: repair and replacement impossible, disproportionate or failed…"),
+        title=_("Why repair and replacement are excluded"),
+        form_class=ObstacleForm,
+    )
+    def record_obstacle(claim, data, user):
+        return services.record_obstacle(
+            claim_id=claim.pk, kind=data["obstacle"], reason=data["reason"], by=user
         )
 
-    @admin.action(description=_("Assess: minor non-conformity…"), permissions=["decide"])
-    def set_minor_defect(self, request, queryset):
-        return self._decision(
-            request,
-            queryset,
-            action="set_minor_defect",
-            title=_("Minor non-conformity (T6.8)"),
-            form_class=MinorDefectForm,
-            apply=lambda claim, data, user: services.set_minor_defect(
-                claim_id=claim.pk, minor=data["minor"], reason=data["reason"], by=user
-            ),
+    @claim_decision(
+        description=_("Assess: minor non-conformity…"),
+        title=_("Minor non-conformity (T6.8)"),
+        form_class=MinorDefectForm,
+    )
+    def set_minor_defect(claim, data, user):
+        return services.set_minor_defect(
+            claim_id=claim.pk, minor=data["minor"], reason=data["reason"], by=user
         )
 
-    @admin.action(description=_("Decide: price reduction…"), permissions=["decide"])
-    def decide_price_reduction(self, request, queryset):
-        def apply(claim, data, user):
-            return services.decide_price_reduction(
-                claim_id=claim.pk,
-                amounts=form_per_line(data),
-                reason=data["reason"],
-                by=user,
-                obstacle=data.get("obstacle") or "",
-                obstacle_reason=data.get("obstacle_reason") or "",
-            )
-
-        return self._decision(
-            request,
-            queryset,
-            action="decide_price_reduction",
-            title=_("Price reduction with refund"),
-            form_class=PriceReductionForm,
-            apply=apply,
-            single=True,
+    @claim_decision(
+        description=_("Decide: price reduction…"),
+        title=_("Price reduction with refund"),
+        form_class=PriceReductionForm,
+        single=True,
+    )
+    def decide_price_reduction(claim, data, user):
+        return services.decide_price_reduction(
+            claim_id=claim.pk, amounts=form_per_line(data), by=user, **money_terms(data)
         )
 
-    @admin.action(description=_("Decide: termination with refund…"), permissions=["decide"])
-    def decide_termination(self, request, queryset):
-        def apply(claim, data, user):
-            return services.decide_termination(
-                claim_id=claim.pk,
-                allowances=form_per_line(data),
-                reason=data["reason"],
-                by=user,
-                obstacle=data.get("obstacle") or "",
-                obstacle_reason=data.get("obstacle_reason") or "",
-            )
-
-        return self._decision(
-            request,
-            queryset,
-            action="decide_termination",
-            title=_("Termination with refund, less the allowance for use"),
-            form_class=TerminationForm,
-            apply=apply,
-            single=True,
+    @claim_decision(
+        description=_("Decide: termination with refund…"),
+        title=_("Termination with refund, less the allowance for use"),
+        form_class=TerminationForm,
+        single=True,
+    )
+    def decide_termination(claim, data, user):
+        return services.decide_termination(
+            claim_id=claim.pk, allowances=form_per_line(data), by=user, **money_terms(data)
         )
 
-    @admin.action(description=_("Mark resolved…"), permissions=["decide"])
-    def resolve(self, request, queryset):
-        return self._decision(
-            request,
-            queryset,
-            action="resolve",
-            title=_("Resolved: the remedy was carried out"),
-            form_class=ReasonForm,
-            apply=lambda claim, data, user: services.resolve_claim(
-                claim_id=claim.pk, reason=data["reason"], by=user
-            ),
-        )
+    @claim_decision(
+        description=_("Mark resolved…"), title=_("Resolved: the remedy was carried out")
+    )
+    def resolve(claim, data, user):
+        return services.resolve_claim(claim_id=claim.pk, reason=data["reason"], by=user)
 
-    @admin.action(description=_("Reject…"), permissions=["decide"])
-    def reject(self, request, queryset):
-        return self._decision(
-            request,
-            queryset,
-            action="reject",
-            title=_("Reject the claim"),
-            form_class=ReasonForm,
-            apply=lambda claim, data, user: services.reject_claim(
-                claim_id=claim.pk, reason=data["reason"], by=user
-            ),
-        )
-
-
-def form_per_line(data: dict) -> dict[int, object]:
-    return {
-        int(name.removeprefix("line_")): value
-        for name, value in data.items()
-        if name.startswith("line_") and value is not None
-    }
+    @claim_decision(description=_("Reject…"), title=_("Reject the claim"))
+    def reject(claim, data, user):
+        return services.reject_claim(claim_id=claim.pk, reason=data["reason"], by=user)

@@ -25,6 +25,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from legal.models import Disclosure
 from orders.models import (
     Order,
     OrderStatus,
@@ -201,6 +202,26 @@ def test_r11s_card_payment_for_the_open_amount_with_an_idempotency_key_per_order
         "payment_intent": "pi_fake_1",
     }
     assert fake_gateway.calls == [f"intent pi-{order.number}-1200"]
+
+
+@pytest.mark.django_db
+def test_r27_what_stripe_receives_is_logged_once_per_payment_intent(api_client, fake_gateway):
+    """R27: starting the card payment logs the disclosure to Stripe, with the PaymentIntent
+    as its reference; asking again for the same intent logs nothing new."""
+    order, token = place()
+
+    for _ in range(2):
+        response = api_client.post(card_payment_url(order), HTTP_X_ORDER_TOKEN=token)
+        assert response.status_code == 200
+
+    disclosure = Disclosure.objects.get(order=order)
+    assert (
+        disclosure.recipient,
+        disclosure.categories,
+        disclosure.purpose,
+        disclosure.reference,
+        disclosure.withheld_from_subject,
+    ) == ("stripe", ["settlement"], "card payment", "pi_fake_1", False)
 
 
 @pytest.mark.django_db
@@ -497,6 +518,13 @@ def test_r11s_a_pending_refund_at_stripe_is_sent_until_its_event_settles_it(fake
 
     refund.refresh_from_db()
     assert (refund.status, refund.external_id) == (RefundStatus.SENT, "re_fake_1")
+    # R27: the refund at Stripe is a disclosure too, logged with the Stripe refund.
+    disclosure = Disclosure.objects.get(order=refund.order, reference="re_fake_1")
+    assert (disclosure.recipient, disclosure.categories, disclosure.purpose) == (
+        "stripe",
+        ["settlement"],
+        "card refund",
+    )
 
 
 @pytest.mark.django_db
