@@ -1,6 +1,8 @@
 """`python -m bench [NAME ...] [options]`: run the benchmarks and print their figures.
 
-Names: checkout, webhook, deadlines, retention, camt (default: all, in that order).
+Names: checkout, webhook, oscar, deadlines, retention, camt (default: all, in that order).
+`oscar` installs django-oscar into var/bench-oscar-venv on first use (PyPI); when it cannot,
+its figures say n/a and why.
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432) and
 Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/11, flushed before and after).
 Every database it creates is named shop_bench*; the generated million orders
@@ -17,7 +19,7 @@ import time
 
 from bench.common import Figure, check_services, flush_redis, machine, print_figures, setup_django
 
-NAMES = ("checkout", "webhook", "deadlines", "retention", "camt")
+NAMES = ("checkout", "webhook", "oscar", "deadlines", "retention", "camt")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -28,8 +30,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"benchmarks to run: {', '.join(NAMES)} (default: all)")  # fmt: skip
     parser.add_argument("--quick", action="store_true",
                         help="short runs and 100,000 orders, to try the harness")  # fmt: skip
-    parser.add_argument("--seconds", type=float, help="measured seconds per endpoint (30)")
-    parser.add_argument("--warmup", type=float, help="warm-up seconds per endpoint (3)")
+    parser.add_argument("--seconds", type=float,
+                        help="measured seconds per endpoint or side (30)")  # fmt: skip
+    parser.add_argument("--warmup", type=float,
+                        help="warm-up seconds per endpoint or side (3)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (16)")
     parser.add_argument("--orders", type=int, help="orders generated (1,000,000)")
     parser.add_argument("--expired", type=int, help="of which past retention (100,000)")
@@ -84,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
 
             sections.append(("courier webhook throughput (gunicorn, 2 workers)",
                              run_webhook(**http)))  # fmt: skip
+            print_figures(*sections[-1])
+        if "oscar" in args.names:
+            from bench.oscar_bench import run_oscar
+
+            sections.append(("checkout next to django-oscar's OrderCreator (in process)",
+                             run_oscar(seconds=args.seconds, warmup=args.warmup)))  # fmt: skip
             print_figures(*sections[-1])
         daily = {n for n in args.names if n in ("deadlines", "retention", "camt")}
         if daily:

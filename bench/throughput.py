@@ -51,13 +51,13 @@ FIRST_NAMES = ["Anna", "Jānis", "Līga", "Mārtiņš", "Ilze", "Kristaps", "El�
 LAST_NAMES = ["Bērziņa", "Kalniņš", "Ozola", "Liepiņš", "Krūmiņa", "Zariņš", "Vītola"]
 
 
-def prepare_shop() -> None:
+def prepare_shop(database: str = DATABASE) -> None:
     """A fresh database with the legal documents, parcel machines and a catalogue."""
     from shop import demo
     from shop.models import Product
 
-    create_database(DATABASE)
-    with use_database(DATABASE):
+    create_database(database)
+    with use_database(database):
         migrate()
         demo.seed_legal_documents()
         demo.load_demo_parcel_machines()
@@ -76,10 +76,10 @@ def prepare_shop() -> None:
         )
 
 
-def parcel_machine_zip() -> str:
+def parcel_machine_zip(database: str = DATABASE) -> str:
     from delivery.models import ParcelMachine
 
-    with use_database(DATABASE):
+    with use_database(database):
         return (
             ParcelMachine.objects.filter(active=True)
             .order_by("zip")
