@@ -9,9 +9,10 @@ from delivery.couriers import get_courier
 from delivery.models import Shipment
 from delivery.rules import estimated_delivery
 from orders import links
+from orders.models import Order
 from orders.selectors import withdrawal_deadline
 from shop.calendar import riga_date
-from shop.mail import queue_email
+from shop.mail import context_builder, queue_email
 from shop.selectors import latvian_calendar
 
 
@@ -43,16 +44,24 @@ def shipment_registered(*, order, shipment: Shipment) -> None:
 
 
 def shipment_delivered(*, order, shipment: Shipment) -> None:
-    """R14b, R16: delivered; the withdrawal period runs from here."""
-    deadline = withdrawal_deadline(order)
+    """R14b, R16: delivered; the withdrawal period runs from here. Rendered when sent
+    (after commit): the courier webhook pays one INSERT for it."""
     queue_email(
         to=order.email,
         template="shipment_delivered",
-        context={
-            **_base(order),
-            "shipment": shipment,
-            "delivered_at": timezone.localtime(shipment.delivered_at),
-            "withdrawal_deadline": timezone.localtime(deadline) if deadline else None,
-        },
+        refs={"order_id": order.pk, "shipment_id": shipment.pk},
         dedupe_key=f"shipment-delivered-{shipment.pk}",
     )
+
+
+@context_builder("shipment_delivered")
+def shipment_delivered_context(*, order_id: int, shipment_id: int) -> dict:
+    order = Order.objects.get(pk=order_id)
+    shipment = Shipment.objects.defer("label_pdf").get(pk=shipment_id)
+    deadline = withdrawal_deadline(order)
+    return {
+        **_base(order),
+        "shipment": shipment,
+        "delivered_at": timezone.localtime(shipment.delivered_at),
+        "withdrawal_deadline": timezone.localtime(deadline) if deadline else None,
+    }

@@ -16,6 +16,26 @@ from django.db.models import (
 from django.utils import timezone
 
 from delivery.models import DeliveryTariff, ParcelMachine
+from shop import reference
+
+reference.watch(DeliveryTariff, ParcelMachine)
+
+
+def tariff_in_force(at: datetime | None = None) -> DeliveryTariff | None:
+    """R6: the tariff in force at `at` (shop.reference caches the few rows)."""
+    at = at or timezone.now()
+    tariffs = reference.cached(
+        "tariffs", lambda: list(DeliveryTariff.objects.order_by("-effective_from", "-pk"))
+    )
+    return next((t for t in tariffs if t.effective_from <= at), None)
+
+
+def active_parcel_machine(zip_code: str) -> ParcelMachine | None:
+    """R4: an active Latvian parcel machine by its Omniva ZIP, or None."""
+    machines = reference.cached(
+        "parcel-machines", lambda: {m.zip: m for m in ParcelMachine.objects.filter(active=True)}
+    )
+    return machines.get(zip_code)
 
 
 def active_parcel_machines() -> QuerySet[ParcelMachine]:

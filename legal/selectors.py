@@ -20,10 +20,13 @@ from legal.models import (
     DataSubjectRequest,
     Disclosure,
     PersonalDataRecord,
+    PrivacyPolicyVersion,
     RequestKind,
     RequestStatus,
+    TermsVersion,
 )
 from legal.policy import CATEGORIES, Basis
+from shop import reference
 from shop.calendar import end_of_day, start_of_day
 
 # Shown in sections of their own (consents, requests, account), or a technical copy of
@@ -349,3 +352,27 @@ def communications(emails: set[str]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+# --- Document versions in force (read on every checkout; shop.reference) ----------------
+
+reference.watch(TermsVersion, PrivacyPolicyVersion)
+
+
+def _versions(model) -> list:
+    """All versions, latest first, without their texts."""
+    return list(model.objects.defer("text_lv", "text_en").order_by("-effective_from", "-pk"))
+
+
+def _in_force(versions: list, at: datetime | None):
+    at = at or timezone.now()
+    return next((v for v in versions if v.effective_from <= at), None)
+
+
+def terms_in_force(at: datetime | None = None) -> TermsVersion | None:
+    """T1.5: the terms version in force at `at` (its texts are loaded when read)."""
+    return _in_force(reference.cached("terms", lambda: _versions(TermsVersion)), at)
+
+
+def privacy_policy_in_force(at: datetime | None = None) -> PrivacyPolicyVersion | None:
+    return _in_force(reference.cached("policies", lambda: _versions(PrivacyPolicyVersion)), at)

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from orders import links
 from orders.models import Invoice, Order, OrderLine, Payment
-from shop.mail import queue_email
+from shop.mail import context_builder, queue_email
 
 
 def _base(order: Order) -> dict:
@@ -19,22 +19,30 @@ def _base(order: Order) -> dict:
     }
 
 
-def order_placed(*, order: Order, lines: list[OrderLine], invoice: Invoice) -> None:
-    """R9, R12, CRD Art 6: confirmation, invoice PDF, confirm link, withdrawal information."""
+def order_placed(*, order: Order, invoice: Invoice) -> None:
+    """R9, R12, CRD Art 6: confirmation, invoice PDF, confirm link, withdrawal information.
+
+    Rendered when sent (after commit): the checkout pays one INSERT for it."""
     queue_email(
         to=order.email,
         template="order_placed",
-        context={
-            **_base(order),
-            "lines": lines,
-            "invoice": invoice,
-            "confirm_url": links.confirm_url(order.number),
-            "invoice_url": links.invoice_url(order.number),
-            "contact_deadline": timezone.localtime(order.contact_deadline),
-        },
+        refs={"order_id": order.pk, "invoice_id": invoice.pk},
         attachments=[("invoice_pdf", invoice.pk)],
         dedupe_key=f"order-placed-{order.pk}",
     )
+
+
+@context_builder("order_placed")
+def order_placed_context(*, order_id: int, invoice_id: int) -> dict:
+    order = Order.objects.get(pk=order_id)
+    return {
+        **_base(order),
+        "lines": list(OrderLine.objects.filter(order_id=order_id).order_by("pk")),
+        "invoice": Invoice.objects.get(pk=invoice_id),
+        "confirm_url": links.confirm_url(order.number),
+        "invoice_url": links.invoice_url(order.number),
+        "contact_deadline": timezone.localtime(order.contact_deadline),
+    }
 
 
 def payment_received(*, order: Order, payment: Payment) -> None:

@@ -1,4 +1,15 @@
-"""Customer emails through the outbox: rendered in the transaction, sent after commit.
+"""Customer emails through the outbox: written with the change, sent after commit, once.
+
+Two ways to queue one:
+
+- `queue_email(context=...)` renders now, inside the caller's transaction: for emails
+  whose context is not in the database (a one-off text, a token shown once).
+- `queue_email(refs=...)` stores only ids; the template's context builder
+  (`@context_builder("order_placed")`) loads them and the email is rendered when it is
+  sent, after commit, in the worker. The hot paths (checkout, the courier webhook) pay
+  one INSERT instead of rendering two languages inside their transaction. The rendered
+  subject and body are written back into the outbox row when it is sent, so the row
+  stays the record of what was said (KA7, `legal.services.communication`).
 
 Customer-facing emails are bilingual: Latvian first, then English (Django i18n renders the
 same template once per language). Attachments are referenced by kind and id and built
@@ -20,6 +31,8 @@ from shop.models import OutboxMessage
 
 AttachmentBuilder = Callable[[int], tuple[str, bytes, str]]
 _attachment_builders: dict[str, AttachmentBuilder] = {}
+ContextBuilder = Callable[..., dict[str, Any]]
+_context_builders: dict[str, ContextBuilder] = {}
 
 LANGUAGES = ("lv", "en")
 SEPARATOR = "\n\n" + "—" * 40 + "\nEnglish\n" + "—" * 40 + "\n\n"
@@ -28,6 +41,19 @@ SEPARATOR = "\n\n" + "—" * 40 + "\nEnglish\n" + "—" * 40 + "\n\n"
 def attachment_builder(kind: str) -> Callable[[AttachmentBuilder], AttachmentBuilder]:
     def register(func: AttachmentBuilder) -> AttachmentBuilder:
         _attachment_builders[kind] = func
+        return func
+
+    return register
+
+
+def context_builder(template: str) -> Callable[[ContextBuilder], ContextBuilder]:
+    """Register the function that builds `template`'s context from the ids given as
+    `queue_email(refs=...)`, when the email is sent."""
+
+    def register(func: ContextBuilder) -> ContextBuilder:
+        if template in _context_builders and _context_builders[template] is not func:
+            raise ValueError(f"email template {template!r} already has a context builder")
+        _context_builders[template] = func
         return func
 
     return register
@@ -50,24 +76,40 @@ def queue_email(
     *,
     to: str,
     template: str,
-    context: dict[str, Any],
+    context: dict[str, Any] | None = None,
+    refs: dict[str, int | str] | None = None,
     attachments: Sequence[tuple[str, int]] = (),
     dedupe_key: str | None = None,
 ) -> OutboxMessage:
-    """Render now (inside the caller's transaction); send once after commit."""
-    subject, body = render_bilingual(template, context)
-    payload = {
+    """Queue an email in the caller's transaction; it is sent once, after commit.
+
+    With `context`, the email is rendered now. With `refs` (JSON ids), it is rendered when
+    sent, by the template's registered context builder.
+    """
+    if (context is None) == (refs is None):
+        raise TypeError("queue_email takes either context or refs")
+    payload: dict[str, Any] = {
         "to": [to],
-        "subject": subject,
-        "body": body,
         "template": template,
         "attachments": [{"kind": kind, "id": obj_id} for kind, obj_id in attachments],
     }
+    if refs is not None:
+        if template not in _context_builders:
+            raise LookupError(f"email template {template!r} has no context builder")
+        payload["refs"] = refs
+    else:
+        payload["subject"], payload["body"] = render_bilingual(template, context)
     return outbox.publish("email.send", payload, dedupe_key=dedupe_key)
 
 
 @outbox.handler("email.send")
 def send_email(payload: dict[str, Any], message: OutboxMessage) -> None:
+    if "body" not in payload:
+        # Rendered now, from the ids; kept in the row as the record of what was sent.
+        context = _context_builders[payload["template"]](**payload["refs"])
+        payload["subject"], payload["body"] = render_bilingual(payload["template"], context)
+        message.payload = payload
+        message.save(update_fields=["payload"])
     email = EmailMultiAlternatives(
         subject=payload["subject"],
         body=payload["body"],

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from shop.db import insert_once
 from shop.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -56,21 +57,13 @@ def publish(topic: str, payload: dict[str, Any], *, dedupe_key: str | None = Non
     if topic not in _handlers:
         raise UnknownTopic(topic)
     with transaction.atomic(savepoint=False):
-        if dedupe_key is not None:
-            # The key is nearly always new: insert first, look the message up only on a
-            # clash (one statement fewer than get_or_create on every email).
-            try:
-                with transaction.atomic():
-                    message = OutboxMessage.objects.create(
-                        topic=topic, payload=payload, dedupe_key=dedupe_key
-                    )
-            except IntegrityError:
-                existing = OutboxMessage.objects.filter(dedupe_key=dedupe_key).first()
-                if existing is None:
-                    raise
-                return existing
-        else:
-            message = OutboxMessage.objects.create(topic=topic, payload=payload)
+        message = OutboxMessage(topic=topic, payload=payload, dedupe_key=dedupe_key)
+        if dedupe_key is None:
+            message.save(force_insert=True)
+        elif not insert_once(message, ["dedupe_key"]):
+            # The key is nearly always new: one INSERT ... ON CONFLICT DO NOTHING, and a
+            # read only on a clash.
+            return OutboxMessage.objects.get(dedupe_key=dedupe_key)
         transaction.on_commit(lambda: _enqueue(message.pk))
     return message
 

@@ -39,11 +39,16 @@ def _celery_eager(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttling counters live in the cache: every test starts with none."""
+    """Throttling counters live in the cache, reference data in the process (a test's rows
+    are rolled back without signals): every test starts with neither."""
     from django.core.cache import cache
 
+    from shop import reference
+
     cache.clear()
+    reference.forget()
     yield
+    reference.forget()
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from delivery import services, webhooks
@@ -28,6 +27,7 @@ from delivery.models import Shipment
 from orders.api.views import HasModelPermission
 from orders.models import Order
 from shop.api.errors import PROBLEM_JSON, problem
+from shop.api.throttling import ScopedWindowThrottle, ThrottleRefusedCallsOnly
 
 PROBLEM = OpenApiResponse(description="application/problem+json")
 SIGNATURE_HEADERS = [
@@ -49,14 +49,15 @@ SIGNATURE_HEADERS = [
 ]
 
 
-class OmnivaWebhookView(APIView):
+class OmnivaWebhookView(ThrottleRefusedCallsOnly, APIView):
     """R14b: a courier event. Stored once under its `event_id`; never moves a shipment
-    backwards. `scripts/omniva_sign.py` prints a signed example call."""
+    backwards. `scripts/omniva_sign.py` prints a signed example call. Calls with a refused
+    signature are throttled (429 past the `webhook` rate)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     parser_classes = [JSONParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "webhook"
 
     @extend_schema(
@@ -94,6 +95,7 @@ class OmnivaWebhookView(APIView):
             now=time.time(),
         )
         if refused:
+            self.throttle_refused_call(request)
             return Response(
                 problem(401, code="invalid_signature", detail=refused),
                 status=status.HTTP_401_UNAUTHORIZED,

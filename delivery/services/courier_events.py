@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -43,6 +44,7 @@ from legal.services import ledger
 from orders.models import CancelReason, Order, OrderStatus
 from orders.services.lifecycle import cancel_order
 from orders.services.locks import lock_order
+from shop.db import insert_once
 from shop.errors import Refused
 
 logger = logging.getLogger(__name__)
@@ -131,15 +133,24 @@ _TRANSITIONS = {
 }
 
 
-def _move(shipment: Shipment, target: str, event: CourierEvent) -> tuple[str, bool]:
-    """(answer, moved): forward moves, the same state is a harmless repeat, back is stale."""
+def _plan(shipment: Shipment, target: str) -> tuple[str, Callable[..., None] | None]:
+    """(answer, transition to run or None), pure: forward moves, the same state is a
+    harmless repeat, back is stale."""
     step = rules.courier_step(shipment.status, target)
     if step == rules.SAME:
-        return APPLIED, False
+        return APPLIED, None
     name = _TRANSITIONS.get(target)
     method = getattr(shipment, name) if name else None
     if step == rules.BACKWARD or method is None or not can_proceed(method):
-        return STALE, False
+        return STALE, None
+    return APPLIED, method
+
+
+def _move(shipment: Shipment, target: str, event: CourierEvent) -> tuple[str, bool]:
+    """(answer, moved): the shipment moved forward and saved, or left as it is."""
+    answer, method = _plan(shipment, target)
+    if method is None:
+        return answer, False
     kwargs: dict[str, Any] = {"at": event.occurred_at}
     if target in (ShipmentStatus.DELIVERY_FAILED, ShipmentStatus.RETURNED_TO_SENDER):
         kwargs["reason"] = event.reason
@@ -186,7 +197,8 @@ def _order_delivered(order: Order, shipment: Shipment, *, at: datetime) -> None:
             order.status,
         )
         return
-    ledger.order_delivered(order_id=order.pk)  # R28: retention dates count from delivery
+    # R28: retention dates count from delivery; the ledger follows after commit.
+    ledger.order_delivered_later(order_id=order.pk)
     emails.shipment_delivered(order=order, shipment=shipment)
 
 
@@ -274,27 +286,32 @@ PROGRESS_ONLY = frozenset(
         CourierEventName.READY_FOR_PICKUP,
     }
 )
+# Where each event moves the shipment whose barcode it names.
+TARGETS = {
+    CourierEventName.REGISTERED: ShipmentStatus.REGISTERED,
+    CourierEventName.ACCEPTED: ShipmentStatus.IN_TRANSIT,
+    CourierEventName.IN_TRANSIT: ShipmentStatus.IN_TRANSIT,
+    CourierEventName.READY_FOR_PICKUP: ShipmentStatus.READY_FOR_PICKUP,
+    CourierEventName.DELIVERED: ShipmentStatus.DELIVERED,
+    CourierEventName.DELIVERY_FAILED: ShipmentStatus.DELIVERY_FAILED,
+    CourierEventName.RETURNED_TO_SENDER: ShipmentStatus.RETURNED_TO_SENDER,
+    CourierEventName.RETURN_ACCEPTED: ShipmentStatus.IN_TRANSIT,
+    CourierEventName.RETURN_DELIVERED: ShipmentStatus.DELIVERED,
+}
+# Events about a return: on an outbound barcode they first make the return leg.
+RETURN_EVENTS = frozenset({CourierEventName.RETURN_ACCEPTED, CourierEventName.RETURN_DELIVERED})
+STORED_RESULT = {APPLIED: CourierEventResult.APPLIED, STALE: CourierEventResult.STALE}
 
 
 def _record(stored: CourierEvent, answer: str, shipment: Shipment) -> ApplyResult:
     stored.shipment = shipment
-    stored.result = CourierEventResult.APPLIED if answer == APPLIED else CourierEventResult.STALE
+    stored.result = STORED_RESULT[answer]
     stored.save(update_fields=["shipment", "result"])
     return ApplyResult(answer, shipment.pk)
 
 
 def _apply_stored(stored: CourierEvent) -> ApplyResult:
     """Apply a stored event to its shipment (inside the caller's transaction)."""
-    if stored.event in PROGRESS_ONLY:  # the hot path: one locking read of the shipment
-        shipment = (
-            Shipment.objects.select_for_update()
-            .defer("label_pdf")
-            .filter(barcode=stored.barcode)
-            .first()
-        )
-        if shipment is not None:
-            answer, shipment = EVENT_HANDLERS[stored.event](shipment, None, stored)
-            return _record(stored, answer, shipment)
     found = _find_shipment(stored.barcode)
     if found is None:
         stored.result = CourierEventResult.UNMATCHED
@@ -309,6 +326,43 @@ def _apply_stored(stored: CourierEvent) -> ApplyResult:
     return _record(stored, answer, shipment)
 
 
+def _apply_to_named_shipment(stored: CourierEvent) -> ApplyResult | None:
+    """The hot path: the event names a shipment's own barcode. Lock (the order, unless the
+    event only moves the shipment, then) the shipment, decide the answer, store the event
+    with it once, apply it. None when the barcode is not a shipment's own or the event
+    makes a return leg: the general path (`_apply_stored`) takes those."""
+    order = None
+    if stored.event not in PROGRESS_ONLY:
+        order = (
+            Order.objects.select_for_update()
+            .filter(
+                pk=Subquery(Shipment.objects.filter(barcode=stored.barcode).values("order_id")[:1])
+            )
+            .first()
+        )
+        if order is None:
+            return None
+    shipment = (
+        Shipment.objects.select_for_update()
+        .defer("label_pdf")
+        .filter(barcode=stored.barcode)
+        .first()
+    )
+    if shipment is None or (
+        stored.event in RETURN_EVENTS and shipment.direction != ShipmentDirection.RETURN
+    ):
+        return None
+    answer, _transition = _plan(shipment, TARGETS[stored.event])
+    stored.shipment = shipment
+    stored.result = STORED_RESULT[answer]
+    if not insert_once(stored, ["source", "event_id"]):
+        return ApplyResult(DUPLICATE)
+    applied, shipment = EVENT_HANDLERS[stored.event](shipment, order, stored)
+    if applied != answer:  # the handler decided otherwise: its answer is the record
+        return _record(stored, applied, shipment)
+    return ApplyResult(answer, shipment.pk)
+
+
 def apply_courier_event(
     *,
     event: CourierEventData,
@@ -319,22 +373,23 @@ def apply_courier_event(
     """R14b: store the raw event once, then apply it. Used by the webhook and the poller."""
     if event.event not in EVENT_HANDLERS:
         raise ValueError(f"unknown courier event {event.event!r}")
+    stored = CourierEvent(
+        source=source,
+        event_id=event.event_id,
+        channel=channel,
+        barcode=event.barcode,
+        event=event.event,
+        occurred_at=event.occurred_at,
+        location=event.location[:200],
+        reason=event.reason[:200],
+        payload=event.payload,
+        received_at=received_at or timezone.now(),
+    )
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                stored = CourierEvent.objects.create(
-                    source=source,
-                    event_id=event.event_id,
-                    channel=channel,
-                    barcode=event.barcode,
-                    event=event.event,
-                    occurred_at=event.occurred_at,
-                    location=event.location[:200],
-                    reason=event.reason[:200],
-                    payload=event.payload,
-                    received_at=received_at or timezone.now(),
-                )
-        except IntegrityError:
+        result = _apply_to_named_shipment(stored)
+        if result is not None:
+            return result
+        if not insert_once(stored, ["source", "event_id"]):
             return ApplyResult(DUPLICATE)
         return _apply_stored(stored)
 

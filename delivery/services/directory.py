@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from delivery.models import DeliveryTariff, ParcelMachine
+from shop import reference
 from shop.errors import InvalidInput
 from shop.money import to_money
 
@@ -200,6 +201,7 @@ def load_parcel_machines(*, rows: list[Any], now: datetime | None = None) -> Loa
         ParcelMachine.objects.bulk_update(
             to_update + to_deactivate, [*_FIELDS, "active", "updated_at"], batch_size=500
         )
+        reference.changed()  # bulk writes send no signals (checkout caches the directory)
     result.created = len(to_create)
     result.updated = len(to_update)
     result.deactivated = len(to_deactivate)
@@ -231,6 +233,7 @@ def set_parcel_machines_active(*, zips: list[str], active: bool) -> int:
             machine.active = active
             machine.updated_at = now
         ParcelMachine.objects.bulk_update(machines, ["active", "updated_at"])
+        reference.changed()
     return len(machines)
 
 

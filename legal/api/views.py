@@ -14,7 +14,6 @@ from drf_spectacular.utils import (
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from legal import access, selectors
@@ -47,6 +46,7 @@ from legal.models import (
     TermsVersion,
 )
 from legal.services import accounts, consents, requests
+from shop.api.throttling import ScopedWindowThrottle
 from shop.errors import Refused
 
 PROBLEM = OpenApiResponse(description="application/problem+json")
@@ -101,7 +101,7 @@ class TermsView(APIView):
 
 
 class GuessThrottleMixin:
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "token_guess"
 
 
@@ -189,7 +189,7 @@ class EmailLinkView(APIView):
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "email_link"
 
     @extend_schema(

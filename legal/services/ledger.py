@@ -5,7 +5,8 @@ Who calls what:
 
 - `order_placed(order=..., consents=...)`: checkout, in its transaction (one query).
 - `recompute_ledger(order_ids=[...])`: on cancellation (orders.services.lifecycle), on
-  delivery (`order_delivered`), when a claim or dispute opens or closes, when a consent is
+  delivery (`order_delivered`; the courier webhook's `order_delivered_later` does it after
+  commit, through the outbox), when a claim or dispute opens or closes, when a consent is
   withdrawn, and by the retention sweep right before it erases anything. Idempotent;
   a constant number of queries for any number of orders.
 
@@ -30,10 +31,12 @@ from legal.models import Consent, PersonalDataRecord
 from legal.policy import CATEGORIES, ORDER_CATEGORIES, Category
 from legal.sql import ids_in
 from orders.models import BankEntry, Invoice, Order, Payment, Refund
+from shop import outbox
 from shop.calendar import riga_date
 
 OPEN_STATUSES = {"placed", "confirmed", "paid", "shipped"}
 CONSENTS = "consents"
+LEDGER_TOPIC = "ledger.recompute"
 BATCH = 1000
 
 
@@ -85,8 +88,21 @@ def order_placed(*, order: Order, consents: Mapping[str, bool] | None = None) ->
 
 
 def order_delivered(*, order_id: int) -> None:
-    """For the delivery app: call after the order's delivery time was saved (R14b)."""
+    """Recompute now, after the order's delivery time was saved (R14b)."""
     recompute_ledger(order_ids=[order_id])
+
+
+def order_delivered_later(*, order_id: int) -> None:
+    """The same, after commit, through the outbox (one INSERT in the caller's transaction):
+    for the courier webhook, which should not spend a dozen queries on it. Until the
+    message is delivered (seconds) the rows still say "kept while performed", which keeps
+    more, never less; the retention sweep recomputes before it erases anything."""
+    outbox.publish(LEDGER_TOPIC, {"order_ids": [order_id]})
+
+
+@outbox.handler(LEDGER_TOPIC)
+def _recompute_from_outbox(payload: dict, message) -> None:
+    recompute_ledger(order_ids=payload["order_ids"])
 
 
 def _day(moment: datetime | date | None) -> date | None:

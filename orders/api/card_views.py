@@ -9,12 +9,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from orders.api.views import ORDER_TOKEN, PROBLEM, OrderTokenThrottleMixin, customer_order
 from orders.models import StripeEventResult
 from orders.services import card_payments
+from shop.api.throttling import ScopedWindowThrottle
 
 
 class CardPaymentSerializer(serializers.Serializer):
@@ -71,7 +71,7 @@ class StripeWebhookView(APIView):
 
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "webhook"
 
     @extend_schema(

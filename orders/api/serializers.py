@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import phonenumbers
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -161,18 +162,25 @@ class OrderLineSerializer(serializers.ModelSerializer):
         ]
 
     def get_name(self, line: OrderLine) -> str:
-        from django.utils.translation import get_language
-
-        if (get_language() or "lv").startswith("en") and line.name_en:
-            return line.name_en
-        return line.name_lv
+        return line_name(line)
 
     @extend_schema_field(SubstituteSerializer(allow_null=True))
     def get_substitute(self, line: OrderLine):
-        product = line.substitute_product
-        if product is None or line.status != "unavailable":
-            return None
-        return {"sku": product.sku, "name": product.name, "price": f"{product.price:.2f}"}
+        return line_substitute(line)
+
+
+def line_name(line: OrderLine) -> str:
+    if (get_language() or "lv").startswith("en") and line.name_en:
+        return line.name_en
+    return line.name_lv
+
+
+def line_substitute(line: OrderLine) -> dict | None:
+    """R13: the substitute offered for an unavailable line."""
+    if line.substitute_product_id is None or line.status != "unavailable":
+        return None
+    product = line.substitute_product
+    return {"sku": product.sku, "name": product.name, "price": f"{product.price:.2f}"}
 
 
 class InvoiceRefSerializer(serializers.Serializer):
@@ -329,7 +337,90 @@ class OrderSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_withdrawal_deadline(self, order):
         deadline = self._summary.withdrawal_deadline
-        return None if deadline is None else serializers.DateTimeField().to_representation(deadline)
+        return None if deadline is None else _DATETIME.to_representation(deadline)
+
+    def to_representation(self, order):
+        """The fields above, written out: a ModelSerializer builds its fields again for
+        every instance, which was most of the checkout answer's cost. The declarations
+        stay the schema; `tests/orders/test_order_representation.py` checks the two agree.
+        """
+        summary = self._summary
+        return {
+            "number": order.number,
+            "status": order.status,
+            "cancel_reason": order.cancel_reason,
+            "placed_at": _datetime(order.placed_at),
+            "is_consumer": order.is_consumer,
+            "lines": [_line(line) for line in order.lines.all()],
+            "goods_total": _money(order.goods_total),
+            "delivery_fee": _money(order.delivery_fee),
+            "total": _money(order.total),
+            "currency": order.currency,
+            "invoice": self.get_invoice(order),
+            "amount_paid": self.get_amount_paid(order),
+            "amount_refunded": self.get_amount_refunded(order),
+            "amount_open": self.get_amount_open(order),
+            "payments": [
+                _movement(p.amount, "received", p.method, None, p.received_at)
+                for p in order.payments.all()
+            ],
+            "refunds": [
+                _movement(r.amount, r.status, r.reason, r.due_date, r.created_at)
+                for r in order.refunds.all()
+            ],
+            "delivery": self.get_delivery(order),
+            "contact_deadline": _datetime(order.contact_deadline),
+            "contact_established_at": _datetime(order.contact_established_at),
+            "paid_at": _datetime(order.paid_at),
+            "estimated_delivery": self.get_estimated_delivery(order),
+            "shipped_at": _datetime(order.shipped_at),
+            "delivered_at": _datetime(order.delivered_at),
+            "withdrawal_deadline": _datetime(summary.withdrawal_deadline),
+            "terms_version": order.terms_version.version if order.terms_version_id else None,
+        }
+
+    def field_by_field(self, order):
+        """What DRF renders from the declarations (the reference for the test)."""
+        return super().to_representation(order)
+
+
+_MONEY = serializers.DecimalField(**MONEY)
+_VAT_RATE = serializers.DecimalField(max_digits=5, decimal_places=2)
+_DATETIME = serializers.DateTimeField()
+_DATE = serializers.DateField()
+
+
+def _money(value):
+    return _MONEY.to_representation(value)
+
+
+def _datetime(value):
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def _line(line: OrderLine) -> dict:
+    return {
+        "id": line.pk,
+        "sku": line.sku,
+        "name": line_name(line),
+        "quantity": line.quantity,
+        "unit_price": _money(line.unit_price),
+        "vat_rate": _VAT_RATE.to_representation(line.vat_rate),
+        "line_total": _money(line.line_total),
+        "sealed_hygiene": line.sealed_hygiene,
+        "status": line.status,
+        "substitute": line_substitute(line),
+    }
+
+
+def _movement(amount, status, reason, due_date, date) -> dict:
+    return {
+        "amount": _money(amount),
+        "status": status,
+        "reason": reason,
+        "due_date": None if due_date is None else _DATE.to_representation(due_date),
+        "date": _datetime(date),
+    }
 
 
 class PlacedOrderSerializer(OrderSerializer):
@@ -341,3 +432,9 @@ class PlacedOrderSerializer(OrderSerializer):
     def get_access_token(self, order) -> str:
         """Shown once: keep it to see the order (header X-Order-Token)."""
         return self.context["access_token"]
+
+    def to_representation(self, order):
+        return {**super().to_representation(order), "access_token": self.get_access_token(order)}
+
+    def field_by_field(self, order):
+        return serializers.ModelSerializer.to_representation(self, order)

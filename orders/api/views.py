@@ -9,7 +9,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from orders import selectors
@@ -25,6 +24,7 @@ from orders.services import lifecycle, substitution
 from orders.services.checkout import CustomerData, DeliveryData, LineRequest, place_order
 from orders.services.idempotency import run_idempotent
 from orders.services.invoicing_pdf import invoice_pdf_response
+from shop.api.throttling import ScopedWindowThrottle
 
 ORDER_TOKEN = OpenApiParameter(
     "X-Order-Token",
@@ -59,7 +59,7 @@ def order_response(order: Order, *, status_code: int = 200, serializer=OrderSeri
 
 
 class OrderTokenThrottleMixin:
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "token_guess"
 
 
@@ -67,7 +67,7 @@ class OrderCreateView(APIView):
     """Place an order (R1-R9). The contract is concluded when the order is submitted."""
 
     parser_classes = [JSONParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "checkout"
 
     @extend_schema(

@@ -18,9 +18,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from delivery.models import DeliveryTariff, ParcelMachine
+from delivery.models import ParcelMachine
 from delivery.rules import delivery_fee
-from legal.models import Consent, ConsentSource, PrivacyPolicyVersion, TermsVersion
+from delivery.selectors import active_parcel_machine, tariff_in_force
+from legal.models import Consent, ConsentSource
+from legal.selectors import privacy_policy_in_force, terms_in_force
 from legal.services import ledger
 from orders import emails
 from orders.models import Capacity, DeliveryMethod, Invoice, Order, OrderLine
@@ -98,7 +100,7 @@ def place_order(
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
 
     with transaction.atomic(savepoint=False):
-        terms = TermsVersion.objects.in_force(now)
+        terms = terms_in_force(now)
         if terms is None or terms.version != accepted_terms_version:
             # R1 (T1.5): the version in force must be the one accepted.
             raise Refused(
@@ -107,7 +109,7 @@ def place_order(
                 version_in_force=terms.version if terms else None,
             )
         machine = _parcel_machine(delivery)
-        tariff = DeliveryTariff.objects.in_force(now)
+        tariff = tariff_in_force(now)
         if tariff is None:
             raise Refused("no_delivery_tariff", "No delivery tariff is in force.")
 
@@ -190,7 +192,7 @@ def place_order(
         # The invoice counter's row lock serialises checkouts until commit (R9): take the
         # number as late as possible.
         invoice = issue_invoice(order=order, lines=order_lines, due_date=due_day)
-        emails.order_placed(order=order, lines=order_lines, invoice=invoice)
+        emails.order_placed(order=order, invoice=invoice)
     return PlacedOrder(order=order, access_token=access_token, lines=order_lines, invoice=invoice)
 
 
@@ -210,7 +212,7 @@ def _save_with_unique_number(order: Order) -> None:
 
 def _parcel_machine(delivery: DeliveryData) -> ParcelMachine | None:
     if delivery.method == DeliveryMethod.PARCEL_MACHINE:
-        machine = ParcelMachine.objects.filter(zip=delivery.parcel_machine_id, active=True).first()
+        machine = active_parcel_machine(delivery.parcel_machine_id)
         if machine is None:
             # R4: only Latvian machines from the directory.
             raise InvalidInput.single(
@@ -257,7 +259,7 @@ def _record_consents(order: Order, consents: dict[str, bool], now: datetime) -> 
     given = [purpose for purpose, value in consents.items() if value]
     if not given:
         return
-    policy = PrivacyPolicyVersion.objects.in_force(now)
+    policy = privacy_policy_in_force(now)
     Consent.objects.bulk_create(
         [
             Consent(

@@ -121,6 +121,36 @@ def test_the_webhook_is_throttled_under_its_own_scope():
     assert OmnivaWebhookView.throttle_scope == "webhook"
 
 
+def test_signed_courier_calls_are_never_throttled_refused_ones_are(client, monkeypatch):
+    """R14b: past the `webhook` rate a correctly signed call is still applied (a 429 would
+    only delay the event); calls with a refused signature get 429."""
+    from django.core.cache import cache
+
+    from shop.api.throttling import ScopedWindowThrottle
+
+    cache.clear()
+    monkeypatch.setattr(ScopedWindowThrottle, "THROTTLE_RATES", {"webhook": "2/min"})
+    with time_machine.travel(datetime(2026, 11, 2, 9, 0, tzinfo=UTC), tick=False):
+        answers = [
+            post_event(
+                client, "CE000000000LV", "in_transit", event_id=f"e{n}", occurred_at=DELIVERED_AT
+            ).status_code
+            for n in range(5)
+        ]
+        assert answers == [202] * 5  # unknown barcode: kept for staff, never throttled
+        body = event_body(BARCODE, "delivered", event_id="x", occurred_at=DELIVERED_AT)
+        bad = [
+            client.post(
+                "/api/webhooks/omniva/",
+                data=body,
+                content_type="application/json",
+                **signed_headers(body, secret="not-the-secret"),
+            ).status_code
+            for _ in range(3)
+        ]
+    assert bad == [401, 401, 429]
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
