@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from delivery.models import ParcelMachine
@@ -30,6 +30,7 @@ from orders.services.invoicing import issue_invoice
 from orders.services.locks import lock_products_by_sku
 from shop import tokens
 from shop.calendar import end_of_day, riga_date
+from shop.db import insert_once, update_by_pk
 from shop.errors import InvalidInput, Refused
 from shop.models import Product
 from shop.money import ZERO, line_total, to_money
@@ -185,7 +186,7 @@ def place_order(
         # R8: reserve stock on the locked rows.
         for sku, quantity in quantities.items():
             products[sku].stock -= quantity
-        Product.objects.bulk_update(list(products.values()), ["stock"])
+        update_by_pk(Product, "stock", {p.pk: p.stock for p in products.values()})
 
         _record_consents(order, consents or {}, now)
         ledger.order_placed(order=order, consents=consents)  # R26: the personal-data ledger
@@ -197,16 +198,11 @@ def place_order(
 
 
 def _save_with_unique_number(order: Order) -> None:
+    """INSERT the order under a random number no other order has (with its history row)."""
     for _ in range(5):
         order.number = new_order_number()
-        try:
-            with transaction.atomic():
-                order.save()
+        if insert_once(order, ["number"], signals=True):
             return
-        except IntegrityError:
-            if Order.objects.filter(number=order.number).exists():
-                continue
-            raise
     raise RuntimeError("could not find a free order number")
 
 

@@ -10,6 +10,9 @@ window's edge; the rates are set with that in mind.
 
 from __future__ import annotations
 
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import ScopedRateThrottle
 
 
@@ -33,6 +36,15 @@ class ScopedWindowThrottle(ScopedRateThrottle):
         return self._count(f"{self.key}:{window}") <= self.num_requests
 
     def _count(self, key: str) -> int:
+        backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache
+        if isinstance(backend, RedisCache):
+            # One round trip (Django's incr() asks EXISTS first): INCR and a fresh expiry
+            # in a MULTI; the window is in the key, so the expiry only cleans up.
+            full_key = backend.make_and_validate_key(key)
+            client = backend._cache.get_client(full_key, write=True)
+            with client.pipeline() as pipe:
+                count, _expiry = pipe.incr(full_key).expire(full_key, self.duration + 1).execute()
+            return count
         try:
             return self.cache.incr(key)
         except ValueError:  # the first request of the window

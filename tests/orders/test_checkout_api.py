@@ -16,6 +16,7 @@ from tests.factories import (
     PrivacyPolicyVersionFactory,
     ProductFactory,
     TermsVersionFactory,
+    place_test_order,
 )
 
 pytestmark = pytest.mark.django_db
@@ -335,3 +336,17 @@ def test_checkout_query_count_does_not_depend_on_lines(client, shop_ready):
     thirty = _checkout_queries(client, 30, "B")
     assert one == thirty
     assert thirty <= 25
+
+
+def test_an_order_number_already_taken_is_drawn_again(monkeypatch):
+    """R1: order numbers are random and unique; a clash draws another, nothing fails and
+    the order gets exactly one history row."""
+    from orders.services import checkout
+
+    first = place_test_order([("KEU-001", 1)])
+    numbers = iter([first.order.number, "NEWNUMB2"])
+    monkeypatch.setattr(checkout, "new_order_number", lambda: next(numbers))
+    second = place_test_order([("KEU-002", 1)])
+    assert second.order.number == "NEWNUMB2"
+    assert second.order.history.count() == 1
+    assert first.order.history.count() == 1
