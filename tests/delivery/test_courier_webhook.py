@@ -589,3 +589,28 @@ def test_r14b_the_furthest_state_wins_whatever_the_order(targets):
 )
 def test_r14c_whose_fault_a_failed_delivery_is(reason, customers_fault):
     assert rules.failure_is_customers_fault(reason) is customers_fault
+
+
+def test_courier_event_statements_stay_few(order, client, django_capture_on_commit_callbacks):
+    """Section 12 (webhook throughput): a progress event locks the shipment, stores itself
+    and moves it (3 statements); `delivered` also locks and delivers the order (with its
+    history row) and queues the email and the ledger update for after commit (8); a repeat
+    stops at the insert."""
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(event: str, event_id: str) -> list[str]:
+        with CaptureQueriesContext(connection) as ctx:
+            response = post_event(
+                client, BARCODE, event, event_id=event_id, occurred_at=DELIVERED_AT
+            )
+        assert response.status_code == 200
+        return [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    with time_machine.travel(datetime(2026, 11, 3, 22, 31, tzinfo=UTC), tick=False):
+        progress = statements("in_transit", "evt-a")
+        repeat = statements("in_transit", "evt-a")
+        delivered = statements("delivered", "evt-b")
+    assert len(progress) == 3, "\n".join(progress)
+    assert len(repeat) == 2, "\n".join(repeat)  # lock, insert: nothing else
+    assert len(delivered) == 8, "\n".join(delivered)
+    assert not any("personaldatarecord" in sql for sql in delivered)  # after commit
