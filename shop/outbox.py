@@ -4,11 +4,10 @@
         order = ...                                   # the state change
         outbox.publish("email.send", {...})           # same transaction
 
-After commit the transaction's messages are handed to Celery in one task
-(`shop.tasks.deliver_outbox_message` or `deliver_outbox_messages`); a beat job
-(`relay_outbox`) retries anything not delivered. Delivery runs the topic's handler while
-holding a row lock and marks the row delivered in the same transaction, so concurrent or
-repeated deliveries run the handler once. Handlers take plain JSON
+After commit the message is handed to Celery (`shop.tasks.deliver_outbox_message`); a
+beat job (`relay_outbox`) retries anything not delivered. Delivery runs the topic's
+handler while holding a row lock and marks the row delivered in the same transaction, so
+concurrent or repeated deliveries run the handler once. Handlers take plain JSON
 payloads and must be idempotent towards their receiver where the receiver allows it
 (an idempotency key, a Message-ID).
 """
@@ -16,7 +15,6 @@ payloads and must be idempotent towards their receiver where the receiver allows
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -66,30 +64,8 @@ def publish(topic: str, payload: dict[str, Any], *, dedupe_key: str | None = Non
             # The key is nearly always new: one INSERT ... ON CONFLICT DO NOTHING, and a
             # read only on a clash.
             return OutboxMessage.objects.get(dedupe_key=dedupe_key)
-        _hand_over_after_commit(message.pk)
+        transaction.on_commit(lambda: _enqueue(message.pk))
     return message
-
-
-_pending = threading.local()
-
-
-def _hand_over_after_commit(message_id: int) -> None:
-    """The messages of one transaction go to Celery together, in one task, after commit.
-
-    Every publish registers the callback; the first one to run hands over all, the rest
-    find nothing. Ids of a rolled-back transaction stay in the list and go with the next
-    commit, where `deliver` finds no such row: harmless."""
-    _pending.__dict__.setdefault("ids", []).append(message_id)
-    transaction.on_commit(_hand_over)
-
-
-def _hand_over() -> None:
-    ids = getattr(_pending, "ids", [])
-    _pending.ids = []
-    if len(ids) == 1:
-        _enqueue(ids[0])
-    elif ids:
-        _enqueue_many(ids)
 
 
 def _enqueue(message_id: int) -> None:
@@ -100,15 +76,6 @@ def _enqueue(message_id: int) -> None:
     except Exception:
         # The broker is down or the eager delivery failed: the relay will retry.
         logger.exception("outbox message %s not handed over; the relay will retry", message_id)
-
-
-def _enqueue_many(message_ids: list[int]) -> None:
-    from shop.tasks import deliver_outbox_messages
-
-    try:
-        deliver_outbox_messages.delay(message_ids)
-    except Exception:
-        logger.exception("outbox messages %s not handed over; the relay will retry", message_ids)
 
 
 def deliver(message_id: int) -> bool:

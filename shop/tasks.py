@@ -10,13 +10,6 @@ def deliver_outbox_message(message_id: int) -> bool:
     return outbox.deliver(message_id)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def deliver_outbox_messages(message_ids: list[int]) -> int:
-    """The messages one transaction wrote, in order; each is delivered once (a repeat of
-    the task finds the delivered ones done)."""
-    return sum(outbox.deliver(message_id) for message_id in message_ids)
-
-
 @shared_task(ignore_result=True)
 def relay_outbox() -> int:
     return outbox.relay()

@@ -181,19 +181,3 @@ def test_outbox_delivers_exactly_once_through_a_real_celery_worker(tmp_path):
         "".join(p.read_text(errors="replace") for p in maildir.iterdir()),
     )
     assert sorted(map(int, sent)) == sorted(ids), output[-2000:]
-
-
-@pytest.mark.django_db
-def test_one_transactions_messages_go_to_celery_as_one_task(
-    django_capture_on_commit_callbacks, monkeypatch
-):
-    """Three emails written by one change cost one hand-over to the broker, not three."""
-    handed: list[list[int]] = []
-    monkeypatch.setattr(outbox, "_enqueue_many", handed.append)
-    monkeypatch.setattr(outbox, "_enqueue", lambda message_id: handed.append([message_id]))
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        ids = [queue_test_email(n).pk for n in range(3)]
-    assert handed == [ids]
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        single = queue_test_email(9).pk
-    assert handed[-1] == [single]
