@@ -90,10 +90,11 @@ def open_hold_order_ids() -> set[int]:
 def staff_holds(order_ids: list[int] | None) -> Iterable[Hold]:
     """Holds staff placed in the admin (disputes, authority requests)."""
     from legal.models import LegalHold
+    from legal.sql import ids_in
 
     queryset = LegalHold.objects.all()
     if order_ids is not None:
-        queryset = queryset.filter(order_id__in=order_ids)
+        queryset = queryset.filter(ids_in(LegalHold, "order_id", order_ids))
     for hold in queryset.only("order_id", "reason", "note", "opened_at", "closed_at"):
         reason = hold.get_reason_display()
         if hold.note:

@@ -40,6 +40,8 @@ def add_months(day: date, months: int) -> date:
     index = day.year * 12 + (day.month - 1) + months
     year, month = divmod(index, 12)
     month += 1
+    if day.day <= 28:  # every month has the day (the sweep adds months to every order)
+        return date(year, month, day.day)
     last = _calendar.monthrange(year, month)[1]
     return date(year, month, min(day.day, last))
 

@@ -12,10 +12,17 @@ from returns.withdrawals import personal_data as _withdrawals  # noqa: F401  wit
 def orders_with_claims_or_withdrawals(order_ids: list[int]) -> set[int]:
     """KA10 "claims" covers conformity claims and withdrawals: an order holds data of the
     category once it has either (one presence check per category)."""
+    from legal.sql import ids_in
     from returns.models import Claim, Withdrawal
 
-    found = set(Claim.objects.filter(order_id__in=order_ids).values_list("order_id", flat=True))
+    found = set(
+        Claim.objects.filter(ids_in(Claim, "order_id", order_ids)).values_list(
+            "order_id", flat=True
+        )
+    )
     found.update(
-        Withdrawal.objects.filter(order_id__in=order_ids).values_list("order_id", flat=True)
+        Withdrawal.objects.filter(ids_in(Withdrawal, "order_id", order_ids)).values_list(
+            "order_id", flat=True
+        )
     )
     return found

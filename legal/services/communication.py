@@ -21,6 +21,7 @@ from legal import holds, rules
 from legal.models import ErasureReason, SweepCursor
 from legal.registry import Eraser
 from legal.services.erasure import record_erasure
+from legal.sql import ids_in
 from shop.calendar import end_of_day
 
 CURSOR = "outbox"
@@ -66,7 +67,9 @@ def sweep_outbox(*, today: date, now: datetime, batch_size: int, eraser: Eraser)
         nonlocal erased
         if not ids:
             return
-        OutboxMessage.objects.filter(pk__in=ids).update(payload=eraser.expression("payload"))
+        OutboxMessage.objects.filter(ids_in(OutboxMessage, "id", ids)).update(
+            payload=eraser.expression("payload")
+        )
         record_erasure(
             category="communication",
             reason=ErasureReason.RETENTION,

@@ -7,6 +7,10 @@ Never per-row saves: `QuerySet.update` writes no history rows and sends no signa
 nothing re-creates a copy of what was just erased. The erasure records are written by the
 database itself from the ledger rows being closed (INSERT ... SELECT), so 100,000 orders
 cost a few statements per batch, not 100,000 inserts.
+
+Each model is updated once per batch for all orders that need the same fields of it
+erased (usually all of them: the orders of a batch differ in their consents, not in what
+the order row holds), with the ids as one array parameter on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ from legal import registry
 from legal.models import ErasureRecord, PersonalDataRecord
 from legal.sql import ARRAY_SQL, id_list, ids_in
 
-CHUNK = 2000  # ids per IN (...) list
+CHUNK = 2000  # ids per IN (...) list (SQLite: one placeholder each)
+ARRAY_CHUNK = 20000  # ids per statement on PostgreSQL (one array parameter)
 
 Row = tuple[int, int, str]  # ledger row id, order id, category
+ModelKey = tuple[str, str, bool, bool]  # model label, order path, history, dated
 
 
-def _chunks(ids: list[int], size: int = CHUNK) -> Iterable[list[int]]:
+def _chunks(ids: list[int], size: int | None = None) -> Iterable[list[int]]:
+    if size is None:
+        size = ARRAY_CHUNK if connection.vendor == "postgresql" else CHUNK
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
@@ -45,32 +53,69 @@ def field_names(categories: Iterable[str]) -> dict[str, list[str]]:
     }
 
 
+def _erasers_by_model(categories: Iterable[str]) -> dict[ModelKey, dict[str, dict]]:
+    """{model key: {category: {field: eraser}}} of the order-scoped declarations."""
+    wanted = set(categories)
+    by_model: dict[ModelKey, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
+    for fieldset in registry.fieldsets():
+        if fieldset.category in wanted and fieldset.order_path is not None:
+            key = (fieldset.model_label, fieldset.order_path, fieldset.history, fieldset.dated)
+            by_model[key][fieldset.category].update(fieldset.fields)
+    return by_model
+
+
+def _update_model(
+    key: ModelKey, erasers: Mapping[str, registry.Eraser], order_ids: list[int], now: datetime
+) -> int:
+    """Erase these fields of one model (and its history copies) for these orders."""
+    label, path, history, dated = key
+    fieldset = registry.FieldSet(
+        category="", model_label=label, fields=erasers, order_path=path, history=history
+    )
+    updates = {name: eraser.expression(name) for name, eraser in erasers.items()}
+    targets = [fieldset.model]
+    if fieldset.history_model is not None:
+        targets.append(fieldset.history_model)
+    updated = 0
+    for model in targets:
+        values = dict(updates)
+        if dated and model is fieldset.model:
+            values["erased_at"] = now
+        for chunk in _chunks(order_ids):
+            updated += model._base_manager.filter(ids_in(model, path, chunk)).update(**values)
+    return updated
+
+
+def _erase_orders(categories_by_order: Mapping[int, Iterable[str]], now: datetime) -> int:
+    """Erase, per order, the declared fields of its categories: one UPDATE per model
+    (and history model) for the orders needing the same fields of it."""
+    by_codes: dict[frozenset[str], list[int]] = defaultdict(list)
+    for order_id, codes in categories_by_order.items():
+        by_codes[frozenset(codes)].append(order_id)
+    updated = 0
+    # Models in declaration order: the consent's own erasure (by its order link) comes
+    # before the identity's, which clears that link.
+    for key, per_category in _erasers_by_model(set().union(*by_codes)).items():
+        model_codes = frozenset(per_category)
+        groups: dict[frozenset[str], list[int]] = defaultdict(list)
+        for codes, order_ids in by_codes.items():
+            relevant = codes & model_codes
+            if relevant:
+                groups[relevant].extend(order_ids)
+        for codes, order_ids in groups.items():
+            erasers: dict[str, registry.Eraser] = {}
+            for code in sorted(codes):
+                erasers.update(per_category[code])
+            updated += _update_model(key, erasers, sorted(order_ids), now)
+    return updated
+
+
 def erase_fields(*, categories: Iterable[str], order_ids: list[int], now: datetime) -> int:
     """Erase every declared order-scoped field of `categories` for these orders.
 
     Idempotent: erasing twice writes the same values. Returns the rows updated."""
-    categories = set(categories)
-    by_model: dict[tuple[str, str, bool, bool], dict[str, registry.Eraser]] = defaultdict(dict)
-    for fieldset in registry.fieldsets():
-        if fieldset.category in categories and fieldset.order_path is not None:
-            key = (fieldset.model_label, fieldset.order_path, fieldset.history, fieldset.dated)
-            by_model[key].update(fieldset.fields)
-    updated = 0
-    for (label, path, history, dated), erasers in by_model.items():
-        fieldset = registry.FieldSet(
-            category="", model_label=label, fields=erasers, order_path=path, history=history
-        )
-        updates = {name: eraser.expression(name) for name, eraser in erasers.items()}
-        targets = [fieldset.model]
-        if fieldset.history_model is not None:
-            targets.append(fieldset.history_model)
-        for model in targets:
-            values = dict(updates)
-            if dated and model is fieldset.model:
-                values["erased_at"] = now
-            for chunk in _chunks(order_ids):
-                updated += model._base_manager.filter(ids_in(model, path, chunk)).update(**values)
-    return updated
+    codes = frozenset(categories)
+    return _erase_orders(dict.fromkeys(order_ids, codes), now)
 
 
 def erase_ledger_rows(
@@ -82,24 +127,22 @@ def erase_ledger_rows(
 ) -> int:
     """Erase what these ledger rows cover, record it and close the rows (R29).
 
-    Orders needing the same categories are erased together (usually identity, contact and
-    delivery in one UPDATE of the order). `reason`: one for all, or one per category.
-    Returns the number of (order, category) pairs erased. Runs in one transaction."""
+    Each model is updated once for the orders needing the same fields of it erased
+    (identity, contact and delivery in one UPDATE of the order). `reason`: one for all,
+    or one per category. Returns the number of (order, category) pairs erased. Runs in
+    one transaction."""
     now = now or timezone.now()
     by_order: dict[int, set[str]] = defaultdict(set)
-    pks_by_order: dict[int, list[int]] = defaultdict(list)
+    pks = []
     for pk, order_id, category in rows:
         by_order[order_id].add(category)
-        pks_by_order[order_id].append(pk)
-    groups: dict[frozenset[str], list[int]] = defaultdict(list)
-    for order_id, categories in by_order.items():
-        groups[frozenset(categories)].append(order_id)
+        pks.append(pk)
+    if not pks:
+        return 0
     erased = 0
     with transaction.atomic():
-        for categories, order_ids in groups.items():
-            order_ids.sort()
-            erase_fields(categories=categories, order_ids=order_ids, now=now)
-        pks = sorted(pk for pks in pks_by_order.values() for pk in pks)
+        _erase_orders(by_order, now)
+        pks.sort()
         categories = sorted({c for cs in by_order.values() for c in cs})
         for chunk in _chunks(pks):
             erased += _close_rows(
@@ -147,17 +190,6 @@ def _close_rows(
     on PostgreSQL: UPDATE ... RETURNING feeding the INSERT)."""
     names = field_names(categories)
     quote = connection.ops.quote_name
-    fields_case, reason_case, case_params = [], [], []
-    for code in categories:
-        fields_case.append("WHEN %s THEN %s")
-        case_params += [code, json.dumps(names[code])]
-    for code in categories:
-        reason_case.append("WHEN %s THEN %s")
-        case_params += [code, reason if isinstance(reason, str) else reason[code]]
-    fields_sql = f"CASE {quote('category')} {' '.join(fields_case)} END"
-    if connection.vendor == "postgresql":
-        fields_sql = f"CAST({fields_sql} AS jsonb)"
-    reason_sql = f"CASE {quote('category')} {' '.join(reason_case)} END"
     columns = ", ".join(
         quote(c)
         for c in (
@@ -174,34 +206,57 @@ def _close_rows(
     erasure_table = quote(ErasureRecord._meta.db_table)
     ledger_table = quote(PersonalDataRecord._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(now)
+
+    def reason_of(code: str) -> str:
+        return reason if isinstance(reason, str) else reason[code]
+
+    # Identifiers are quoted by the backend; every value is a query parameter.
     if connection.vendor == "postgresql":
-        in_pks, pk_params = f"SELECT unnest({ARRAY_SQL})", [id_list(pks)]
-    else:
-        in_pks, pk_params = ", ".join(["%s"] * len(pks)), pks
+        # The fields and reason of each category are one row of a VALUES list joined to
+        # the closed rows: the JSON is parsed once per category, not once per row.
+        kinds = ", ".join(["(%s, CAST(%s AS jsonb), %s)"] * len(categories))
+        kind_params = [
+            value
+            for code in categories
+            for value in (code, json.dumps(names[code]), reason_of(code))
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH closed AS (UPDATE {ledger_table} SET {quote('erased_at')} = %s "  # noqa: S608
+                f"WHERE {quote('id')} = ANY({ARRAY_SQL}) AND {quote('erased_at')} IS NULL "
+                f"RETURNING {quote('order_id')}, {quote('category')}) "
+                f"INSERT INTO {erasure_table} ({columns}) "
+                f"SELECT closed.{quote('order_id')}, closed.{quote('category')}, "
+                f"kinds.fields, kinds.reason, %s, 0, '', %s "
+                f"FROM closed JOIN (VALUES {kinds}) AS kinds (category, fields, reason) "
+                f"ON kinds.category = closed.{quote('category')}",
+                [stamp, id_list(pks), stamp, request_id, *kind_params],
+            )
+            return cursor.rowcount
+    fields_case, reason_case, case_params = [], [], []
+    for code in categories:
+        fields_case.append("WHEN %s THEN %s")
+        case_params += [code, json.dumps(names[code])]
+    for code in categories:
+        reason_case.append("WHEN %s THEN %s")
+        case_params += [code, reason_of(code)]
+    fields_sql = f"CASE {quote('category')} {' '.join(fields_case)} END"
+    reason_sql = f"CASE {quote('category')} {' '.join(reason_case)} END"
+    in_pks = ", ".join(["%s"] * len(pks))
     select = (
         f"SELECT {quote('order_id')}, {quote('category')}, {fields_sql}, {reason_sql}, "
         f"%s, 0, '', %s"
     )
-    # Identifiers are quoted by the backend; every value is a query parameter.
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH closed AS (UPDATE {ledger_table} SET {quote('erased_at')} = %s "  # noqa: S608
-                f"WHERE {quote('id')} IN ({in_pks}) AND {quote('erased_at')} IS NULL "
-                f"RETURNING {quote('order_id')}, {quote('category')}) "
-                f"INSERT INTO {erasure_table} ({columns}) {select} FROM closed",
-                [stamp, *pk_params, *case_params, stamp, request_id],
-            )
-            return cursor.rowcount
         cursor.execute(
             f"INSERT INTO {erasure_table} ({columns}) {select} FROM {ledger_table} "
             f"WHERE {quote('id')} IN ({in_pks}) AND {quote('erased_at')} IS NULL",
-            [*case_params, stamp, request_id, *pk_params],
+            [*case_params, stamp, request_id, *pks],
         )
         cursor.execute(
             f"UPDATE {ledger_table} SET {quote('erased_at')} = %s "  # noqa: S608
             f"WHERE {quote('id')} IN ({in_pks}) AND {quote('erased_at')} IS NULL",
-            [stamp, *pk_params],
+            [stamp, *pks],
         )
         return cursor.rowcount
 

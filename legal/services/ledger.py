@@ -19,9 +19,11 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db.models import Count, Max, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import override
 
@@ -32,10 +34,11 @@ from legal.policy import CATEGORIES, ORDER_CATEGORIES, Category
 from legal.sql import ids_in
 from orders.models import BankEntry, Invoice, Order, Payment, Refund
 from shop import outbox
-from shop.calendar import riga_date
+from shop.calendar import RIGA, riga_date
 
 OPEN_STATUSES = {"placed", "confirmed", "paid", "shipped"}
 CONSENTS = "consents"
+PLAN_CHUNK = 2500  # orders whose facts and rows are held in memory at once
 LEDGER_TOPIC = "ledger.recompute"
 BATCH = 1000
 
@@ -105,20 +108,35 @@ def _recompute_from_outbox(payload: dict, message) -> None:
     recompute_ledger(order_ids=payload["order_ids"])
 
 
-def _day(moment: datetime | date | None) -> date | None:
-    if moment is None:
-        return None
-    if isinstance(moment, datetime):
-        return riga_date(moment)
-    return moment
+def _last_day(moments: Iterable[datetime | date | None]) -> date | None:
+    """The latest Riga day of these moments (days, or timestamps from the event sources;
+    None skipped). The Riga day of a timestamp only grows with it, so only the latest
+    timestamp is converted."""
+    last_moment: datetime | None = None
+    last_day: date | None = None
+    for moment in moments:
+        if moment is None:
+            continue
+        if isinstance(moment, datetime):
+            if last_moment is None or moment > last_moment:
+                last_moment = moment
+        elif last_day is None or moment > last_day:
+            last_day = moment
+    if last_moment is not None:
+        moment_day = riga_date(last_moment)
+        if last_day is None or moment_day > last_day:
+            last_day = moment_day
+    return last_day
 
 
-def _latest(*moments) -> date | None:
-    days = [d for d in (_day(m) for m in moments) if d is not None]
-    return max(days) if days else None
+def _riga_day(name: str) -> TruncDate:
+    """The Riga calendar day of a timestamp column, computed by the database (R0.2): the
+    sweep reads hundreds of thousands of them, and a date is cheaper to read than a
+    timestamp to read and convert."""
+    return TruncDate(name, tzinfo=RIGA)
 
 
-def _latest_per_order(model, order_ids: list[int], *fields: str) -> dict[int, tuple]:
+def _latest_per_order(model, order_ids: list[int], *fields) -> dict[int, tuple]:
     """{order id: (latest of each field)} for the order's rows of `model`."""
     aggregates = {f"latest_{i}": Max(name) for i, name in enumerate(fields)}
     return {
@@ -129,6 +147,9 @@ def _latest_per_order(model, order_ids: list[int], *fields: str) -> dict[int, tu
         .annotate(**aggregates)
         .values_list("order_id", *aggregates)
     }
+
+
+ORDER_MOMENTS = ("placed_at", "paid_at", "shipped_at", "delivered_at", "cancelled_at", "closed_at")
 
 
 def gather_facts(order_ids: list[int]) -> dict[int, rules.OrderFacts]:
@@ -144,54 +165,47 @@ def gather_facts(order_ids: list[int]) -> dict[int, rules.OrderFacts]:
         for order_id, year in source(order_ids).items():
             extra_years[order_id].append(year)
     holds = legal_holds.holds_for(order_ids)
+    # Riga days throughout (the latest day of several moments is the day of the latest).
     invoices = _latest_per_order(Invoice, order_ids, "issue_date")
-    payments = _latest_per_order(Payment, order_ids, "received_at")
+    payments = _latest_per_order(Payment, order_ids, _riga_day("received_at"))
     bank = _latest_per_order(BankEntry, order_ids, "booking_date")
     refunds = _latest_per_order(
-        Refund, order_ids, "created_at", "sent_at", "settled_at", "failed_at"
+        Refund,
+        order_ids,
+        *(_riga_day(name) for name in ("created_at", "sent_at", "settled_at", "failed_at")),
     )
+    days = {f"{name}_day": _riga_day(name) for name in ORDER_MOMENTS}
     rows = (
         Order.objects.filter(ids_in(Order, "id", order_ids))
         .order_by()
-        .values_list(
-            "pk",
-            "status",
-            "placed_at",
-            "paid_at",
-            "shipped_at",
-            "delivered_at",
-            "cancelled_at",
-            "closed_at",
-        )
+        .annotate(**days)
+        .values_list("pk", "status", *days)
     )
     none = (None,)
+    no_holds: tuple[rules.Hold, ...] = ()
     facts = {}
     for pk, status, placed, paid, shipped, delivered, cancelled, closed in rows:
-        invoiced = invoices.get(pk, none)[0]
         paid_last = payments.get(pk, none)[0]
-        booked = bank.get(pk, none)[0]
-        refund_times = refunds.get(pk, ())
-        money_days = [_day(invoiced), _day(paid_last), _day(booked)]
-        money_days += [_day(m) for m in refund_times]
-        years = [d.year for d in money_days if d is not None] + extra_years.get(pk, [])
+        refund_days = refunds.get(pk, ())
+        # The latest money day gives the year (a year only grows with its day).
+        money_day = _last_day(
+            (invoices.get(pk, none)[0], paid_last, bank.get(pk, none)[0], *refund_days)
+        )
+        years = extra_years.get(pk)
+        if money_day is not None:
+            years = [money_day.year, *years] if years else [money_day.year]
+        events = [placed, paid, shipped, delivered, cancelled, closed, paid_last, *refund_days]
+        if pk in extra_events:
+            events += extra_events[pk]
+        order_holds = holds.get(pk)
         facts[pk] = rules.OrderFacts(
-            placed_on=riga_date(placed),
+            placed_on=placed,
             is_open=status in OPEN_STATUSES,
-            delivered_on=_day(delivered),
-            closed_on=_latest(cancelled, closed) if delivered is None else _day(closed),
-            last_event_on=_latest(
-                placed,
-                paid,
-                shipped,
-                delivered,
-                cancelled,
-                closed,
-                paid_last,
-                *refund_times,
-                *extra_events.get(pk, []),
-            ),
+            delivered_on=delivered,
+            closed_on=_last_day((cancelled, closed)) if delivered is None else closed,
+            last_event_on=_last_day(events),
             accounting_year=max(years) if years else None,
-            holds=tuple(h.as_rule() for h in holds.get(pk, [])),
+            holds=tuple(h.as_rule() for h in order_holds) if order_holds else no_holds,
         )
     return facts
 
@@ -277,33 +291,62 @@ def recompute_and_read(*, order_ids: list[int], now: datetime) -> list[tuple]:
     """Bring the orders' existing rows in line with their facts, then return the open
     (not erased) ones as (id, order, category, keep_until): what the retention sweep
     erases from. Creates no rows (checkout, delivery and the claims work do that)."""
-    return _recompute_batch(sorted(set(order_ids)), now, create=False)[1]
+    plan = plan_recompute(order_ids=order_ids, now=now, create=False)
+    apply_recompute(plan, now=now)
+    return plan.open_rows
 
 
-def _recompute_batch(
-    order_ids: list[int], now: datetime, *, create: bool = True
-) -> tuple[int, list[tuple]]:
-    wanted = compute(order_ids, check_presence=create)
+@dataclass
+class RecomputePlan:
+    """What recomputing some orders' ledgers writes, found without writing anything: the
+    retention sweep writes it in the same transaction as the erasure it decides."""
+
+    order_ids: list[int]
+    to_create: list[PersonalDataRecord] = field(default_factory=list)
+    changes: dict[Entry, list[int]] = field(default_factory=dict)  # new values -> row ids
+    # (id, order, category, keep_until) of the open rows, with their new dates
+    open_rows: list[tuple] = field(default_factory=list)
+    stored_until: dict[int, date | None] = field(default_factory=dict)  # id -> date before
+
+    @property
+    def changed(self) -> int:
+        return len(self.to_create) + sum(len(pks) for pks in self.changes.values())
+
+
+def plan_recompute(
+    *, order_ids: Iterable[int], now: datetime, create: bool = True
+) -> RecomputePlan:
+    """Read the facts and the ledger rows of these orders; write nothing (`create`:
+    plan rows for categories that have none yet). A constant number of queries per
+    `PLAN_CHUNK` orders, so what is held in memory at once stays bounded."""
+    ids = sorted(set(order_ids))
+    plan = RecomputePlan(order_ids=ids)
+    for start in range(0, len(ids), PLAN_CHUNK):
+        _plan_chunk(plan, ids[start : start + PLAN_CHUNK], now=now, create=create)
+    return plan
+
+
+def _plan_chunk(plan: RecomputePlan, ids: list[int], *, now: datetime, create: bool) -> None:
+    wanted = compute(ids, check_presence=create)
+    rows = PersonalDataRecord.objects.filter(ids_in(PersonalDataRecord, "order_id", ids))
+    if not create:
+        rows = rows.filter(erased_at__isnull=True)  # erased rows stay as they are
     existing = {
         (order_id, category): (pk, (keep_until, basis, hold_note), erased_at)
         for pk, order_id, category, keep_until, basis, hold_note, erased_at in (
-            PersonalDataRecord.objects.filter(ids_in(PersonalDataRecord, "order_id", order_ids))
-            .order_by()
-            .values_list(
+            rows.order_by().values_list(
                 "pk", "order_id", "category", "keep_until", "basis", "hold_note", "erased_at"
             )
         )
     }
-    to_create = []
-    changes: dict[Entry, list[int]] = defaultdict(list)
-    open_rows = []
+    changes = plan.changes
     for key, entry in wanted.items():
         current = existing.get(key)
         if current is None:
             if not create:
                 continue
             order_id, code = key
-            to_create.append(
+            plan.to_create.append(
                 PersonalDataRecord(
                     order_id=order_id,
                     category=code,
@@ -318,15 +361,28 @@ def _recompute_batch(
         if current[2] is not None:
             continue  # erased
         if current[1] != entry:
-            changes[entry].append(current[0])
-        open_rows.append((current[0], key[0], key[1], entry[0]))
+            changes.setdefault(entry, []).append(current[0])
+        plan.open_rows.append((current[0], key[0], key[1], entry[0]))
+        plan.stored_until[current[0]] = current[1][0]
     for key, (pk, values, erased_at) in existing.items():
         if erased_at is None and key not in wanted:
-            open_rows.append((pk, key[0], key[1], values[0]))  # a category no longer applies
-    if to_create:
-        PersonalDataRecord.objects.bulk_create(to_create, batch_size=2000, ignore_conflicts=True)
-    for (keep_until, basis, hold_note), pks in changes.items():
+            plan.open_rows.append((pk, key[0], key[1], values[0]))  # a category no longer applies
+            plan.stored_until[pk] = values[0]
+
+
+def apply_recompute(plan: RecomputePlan, *, now: datetime) -> int:
+    """Write what `plan_recompute` found; returns the rows created or changed."""
+    if plan.to_create:
+        PersonalDataRecord.objects.bulk_create(
+            plan.to_create, batch_size=2000, ignore_conflicts=True
+        )
+    for (keep_until, basis, hold_note), pks in plan.changes.items():
         PersonalDataRecord.objects.filter(ids_in(PersonalDataRecord, "id", pks)).update(
             keep_until=keep_until, basis=basis, hold_note=hold_note, computed_at=now
         )
-    return len(to_create) + sum(len(pks) for pks in changes.values()), open_rows
+    return plan.changed
+
+
+def _recompute_batch(order_ids: list[int], now: datetime) -> tuple[int, list[tuple]]:
+    plan = plan_recompute(order_ids=order_ids, now=now)
+    return apply_recompute(plan, now=now), plan.open_rows

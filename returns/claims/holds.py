@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from legal.holds import Hold
+from legal.sql import ids_in
 from returns.models.claims import Claim
 
 
@@ -14,7 +15,7 @@ def claim_holds(order_ids: list[int] | None) -> Iterator[Hold]:
     """A hold per claim, open or closed; `None` asks for every order with a claim."""
     claims = Claim.objects.all()
     if order_ids is not None:
-        claims = claims.filter(order_id__in=order_ids)
+        claims = claims.filter(ids_in(Claim, "order_id", order_ids))
     rows = claims.order_by("pk").values_list("pk", "order_id", "received_at", "closed_at")
     for claim_id, order_id, received_at, closed_at in rows.iterator(chunk_size=2000):
         yield Hold(

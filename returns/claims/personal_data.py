@@ -48,10 +48,11 @@ exportable(
 @event_source
 def claim_events(order_ids: list[int]) -> dict:
     """KA7: emails follow a claim's receipt and its decisions; the latest one counts."""
+    from legal.sql import ids_in
     from returns.models.claims import ClaimDecision
 
     return dict(
-        ClaimDecision.objects.filter(claim__order_id__in=order_ids)
+        ClaimDecision.objects.filter(ids_in(ClaimDecision, "claim__order_id", order_ids))
         .order_by()
         .values("claim__order_id")
         .annotate(latest=Max("decided_at"))

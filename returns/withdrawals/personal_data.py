@@ -54,10 +54,11 @@ exportable(
 @event_source
 def withdrawal_events(order_ids: list[int]) -> dict:
     """KA7: the acknowledgement follows each statement; the latest one counts."""
+    from legal.sql import ids_in
     from returns.models import Withdrawal
 
     return dict(
-        Withdrawal.objects.filter(order_id__in=order_ids)
+        Withdrawal.objects.filter(ids_in(Withdrawal, "order_id", order_ids))
         .order_by()
         .values("order_id")
         .annotate(latest=Max("received_at"))

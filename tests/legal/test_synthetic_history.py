@@ -7,6 +7,7 @@ raw facts of each order."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from legal.registry import MARKER
 from legal.services.retention import enforce_retention
 from orders.models import Invoice, Order, Payment, Refund
 from shop.models import OutboxMessage
+from tests.conftest import requires_postgresql
 from tests.legal.synthetic import ORIGINAL_POSTCODE, build_history, personal
 
 pytestmark = pytest.mark.django_db
@@ -198,4 +200,35 @@ def test_r29_ten_thousand_orders_swept_through_the_years():
     with time_machine.travel(SWEEPS[-1], tick=False):
         report = enforce_retention(batch_size=2000)
     assert report.total == 0
+    assert snapshot() == before
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_r29_batches_swept_at_once_on_connections_of_their_own(monkeypatch):
+    """R29 as the nightly job runs it, outside a transaction on PostgreSQL: batches of
+    different orders are swept at once, each in a thread on a connection of its own.
+    Small batches, so that many are in flight; the outcome is what the rules say, and a
+    second sweep changes nothing."""
+    from legal.services import retention
+
+    threads = set()
+    sweep_batch = retention._sweep_batch
+
+    def spy(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return sweep_batch(*args, **kwargs)
+
+    monkeypatch.setattr(retention, "_sweep_batch", spy)
+    build_history(1500)
+    for moment in SWEEPS:
+        with time_machine.travel(moment, tick=False):
+            enforce_retention(batch_size=100)
+            problems = check(day(moment))
+            assert not problems, (day(moment), len(problems), problems[:5])
+    assert len(threads) == retention.WORKERS
+    assert threading.current_thread().name not in threads
+    before = snapshot()
+    with time_machine.travel(SWEEPS[-1], tick=False):
+        assert enforce_retention(batch_size=100).total == 0
     assert snapshot() == before
