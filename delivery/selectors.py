@@ -23,11 +23,10 @@ reference.watch(DeliveryTariff, ParcelMachine)
 
 def tariff_in_force(at: datetime | None = None) -> DeliveryTariff | None:
     """R6: the tariff in force at `at` (shop.reference caches the few rows)."""
-    at = at or timezone.now()
     tariffs = reference.cached(
         "tariffs", lambda: list(DeliveryTariff.objects.order_by("-effective_from", "-pk"))
     )
-    return next((t for t in tariffs if t.effective_from <= at), None)
+    return reference.in_force(tariffs, at)
 
 
 def active_parcel_machine(zip_code: str) -> ParcelMachine | None:

@@ -364,15 +364,11 @@ def _versions(model) -> list:
     return list(model.objects.defer("text_lv", "text_en").order_by("-effective_from", "-pk"))
 
 
-def _in_force(versions: list, at: datetime | None):
-    at = at or timezone.now()
-    return next((v for v in versions if v.effective_from <= at), None)
-
-
 def terms_in_force(at: datetime | None = None) -> TermsVersion | None:
     """T1.5: the terms version in force at `at` (its texts are loaded when read)."""
-    return _in_force(reference.cached("terms", lambda: _versions(TermsVersion)), at)
+    return reference.in_force(reference.cached("terms", lambda: _versions(TermsVersion)), at)
 
 
 def privacy_policy_in_force(at: datetime | None = None) -> PrivacyPolicyVersion | None:
-    return _in_force(reference.cached("policies", lambda: _versions(PrivacyPolicyVersion)), at)
+    versions = reference.cached("policies", lambda: _versions(PrivacyPolicyVersion))
+    return reference.in_force(versions, at)

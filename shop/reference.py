@@ -14,10 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 
 T = TypeVar("T")
 
@@ -37,6 +39,13 @@ def cached(key: str, load: Callable[[], T]) -> T:
     with _lock:
         _entries[key] = (now, value)
     return value
+
+
+def in_force(rows: list[T], at: datetime | None = None) -> T | None:
+    """The row in force at `at` (default now): the first already effective of `rows`,
+    which are ordered latest `effective_from` first."""
+    at = at or timezone.now()
+    return next((row for row in rows if row.effective_from <= at), None)
 
 
 def forget(*_args: Any, **_kwargs: Any) -> None:

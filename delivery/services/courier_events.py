@@ -248,11 +248,29 @@ def _return_delivered(
     return answer, leg
 
 
+# Events that only move the shipment itself: they need neither the order nor its lock.
+PROGRESS_ONLY = frozenset(
+    {
+        CourierEventName.REGISTERED,
+        CourierEventName.ACCEPTED,
+        CourierEventName.IN_TRANSIT,
+        CourierEventName.READY_FOR_PICKUP,
+    }
+)
+# Where each event moves the shipment whose barcode it names.
+TARGETS = {
+    CourierEventName.REGISTERED: ShipmentStatus.REGISTERED,
+    CourierEventName.ACCEPTED: ShipmentStatus.IN_TRANSIT,
+    CourierEventName.IN_TRANSIT: ShipmentStatus.IN_TRANSIT,
+    CourierEventName.READY_FOR_PICKUP: ShipmentStatus.READY_FOR_PICKUP,
+    CourierEventName.DELIVERED: ShipmentStatus.DELIVERED,
+    CourierEventName.DELIVERY_FAILED: ShipmentStatus.DELIVERY_FAILED,
+    CourierEventName.RETURNED_TO_SENDER: ShipmentStatus.RETURNED_TO_SENDER,
+    CourierEventName.RETURN_ACCEPTED: ShipmentStatus.IN_TRANSIT,
+    CourierEventName.RETURN_DELIVERED: ShipmentStatus.DELIVERED,
+}
 EVENT_HANDLERS: dict[str, Handler] = {
-    CourierEventName.REGISTERED: _progress(ShipmentStatus.REGISTERED),
-    CourierEventName.ACCEPTED: _progress(ShipmentStatus.IN_TRANSIT),
-    CourierEventName.IN_TRANSIT: _progress(ShipmentStatus.IN_TRANSIT),
-    CourierEventName.READY_FOR_PICKUP: _progress(ShipmentStatus.READY_FOR_PICKUP),
+    **{name: _progress(TARGETS[name]) for name in PROGRESS_ONLY},
     CourierEventName.DELIVERED: _delivered,
     CourierEventName.DELIVERY_FAILED: _failed(ShipmentStatus.DELIVERY_FAILED),
     CourierEventName.RETURNED_TO_SENDER: _failed(ShipmentStatus.RETURNED_TO_SENDER),
@@ -277,27 +295,6 @@ def _find_shipment(barcode: str) -> tuple[int, int] | None:
     return found
 
 
-# Events that only move the shipment itself: they need neither the order nor its lock.
-PROGRESS_ONLY = frozenset(
-    {
-        CourierEventName.REGISTERED,
-        CourierEventName.ACCEPTED,
-        CourierEventName.IN_TRANSIT,
-        CourierEventName.READY_FOR_PICKUP,
-    }
-)
-# Where each event moves the shipment whose barcode it names.
-TARGETS = {
-    CourierEventName.REGISTERED: ShipmentStatus.REGISTERED,
-    CourierEventName.ACCEPTED: ShipmentStatus.IN_TRANSIT,
-    CourierEventName.IN_TRANSIT: ShipmentStatus.IN_TRANSIT,
-    CourierEventName.READY_FOR_PICKUP: ShipmentStatus.READY_FOR_PICKUP,
-    CourierEventName.DELIVERED: ShipmentStatus.DELIVERED,
-    CourierEventName.DELIVERY_FAILED: ShipmentStatus.DELIVERY_FAILED,
-    CourierEventName.RETURNED_TO_SENDER: ShipmentStatus.RETURNED_TO_SENDER,
-    CourierEventName.RETURN_ACCEPTED: ShipmentStatus.IN_TRANSIT,
-    CourierEventName.RETURN_DELIVERED: ShipmentStatus.DELIVERED,
-}
 # Events about a return: on an outbound barcode they first make the return leg.
 RETURN_EVENTS = frozenset({CourierEventName.RETURN_ACCEPTED, CourierEventName.RETURN_DELIVERED})
 STORED_RESULT = {APPLIED: CourierEventResult.APPLIED, STALE: CourierEventResult.STALE}
