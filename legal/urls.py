@@ -1,9 +1,10 @@
 from django.urls import path
 
 from legal import web
+from shop.web_throttling import throttle_page
 
 app_name = "legal-web"
 
 urlpatterns = [
-    path("unsubscribe/", web.unsubscribe, name="unsubscribe"),
+    path("unsubscribe/", throttle_page(web.unsubscribe), name="unsubscribe"),
 ]

@@ -3,11 +3,14 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from shop import outbox
+from shop.admin_login import LockoutAdminAuthenticationForm
 from shop.models import ExtraHoliday, OutboxMessage, Product, VatRate
 
 admin.site.site_header = _("Keune.lv back office")
 admin.site.site_title = _("Keune.lv back office")
 admin.site.index_title = _("Shop administration")
+# The login locks out after repeated wrong passwords (shop.admin_login).
+admin.site.login_form = LockoutAdminAuthenticationForm
 
 
 @admin.register(Product)

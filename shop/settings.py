@@ -163,6 +163,29 @@ REST_FRAMEWORK = {
         "webhook": env.str("THROTTLE_WEBHOOK", default="6000/min"),
     },
 }
+# --- Limits that hold (issue 14): who the client is, and what one client may hold ---------
+# The number of reverse proxies in front of the app that append the client's address to
+# X-Forwarded-For (nginx `proxy_add_x_forwarded_for`, a load balancer). 0: REMOTE_ADDR
+# only, the header is ignored. A wrong value lets clients pick their own identity.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+# The customer web pages (order, withdrawal button, unsubscribe), per client.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["web_page"] = env.str(
+    "THROTTLE_WEB_PAGE", default="60/min"
+)
+# One-time login-link emails per address (whoever asks); empty: no limit.
+EMAIL_LINK_PER_ADDRESS_RATE = env.str("EMAIL_LINK_PER_ADDRESS_RATE", default="5/hour")
+# The admin login: after this many wrong passwords in a row (per username and per client)
+# it is locked for ADMIN_LOGIN_LOCKOUT_SECONDS, doubled for each further failure, at most
+# ADMIN_LOGIN_LOCKOUT_MAX_SECONDS. A right password is refused while it is locked.
+ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", default=60)
+ADMIN_LOGIN_LOCKOUT_MAX_SECONDS = env.int("ADMIN_LOGIN_LOCKOUT_MAX_SECONDS", default=3600)
+# Checkout hoarding: units of one SKU in one order, and orders placed but not yet paid
+# per email address and per client (user or IP address).
+SHOP_MAX_QUANTITY_PER_SKU = env.int("SHOP_MAX_QUANTITY_PER_SKU", default=10)
+SHOP_MAX_OPEN_UNPAID_ORDERS = env.int("SHOP_MAX_OPEN_UNPAID_ORDERS", default=3)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Keune.lv back office API",
     "DESCRIPTION": (

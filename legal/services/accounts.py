@@ -27,6 +27,7 @@ from rest_framework.authtoken.models import Token
 from legal import access
 from legal.models import Consent, CustomerAccount, DataSubjectRequest, UsedLink
 from shop import tokens
+from shop.api.throttling import allow_for_address
 from shop.errors import Conflict, InvalidInput, Refused
 from shop.mail import queue_email
 
@@ -139,6 +140,8 @@ def send_email_link(*, email: str) -> bool:
 
     The caller answers the same either way (no enumeration)."""
     email = access.normalise_email(email)
+    if not allow_for_address("email-link", email, settings.EMAIL_LINK_PER_ADDRESS_RATE):
+        return False  # past the per-address limit: nothing sent, the same answer
     if not email or not _holds_data_for(email):
         return False
     queue_email(

@@ -21,10 +21,16 @@ from orders.api.serializers import (
 )
 from orders.models import Order
 from orders.services import lifecycle, substitution
-from orders.services.checkout import CustomerData, DeliveryData, LineRequest, place_order
+from orders.services.checkout import (
+    CheckoutLimits,
+    CustomerData,
+    DeliveryData,
+    LineRequest,
+    place_order,
+)
 from orders.services.idempotency import run_idempotent
 from orders.services.invoicing_pdf import invoice_pdf_response
-from shop.api.throttling import ScopedWindowThrottle
+from shop.api.throttling import ScopedWindowThrottle, client_key
 
 ORDER_TOKEN = OpenApiParameter(
     "X-Order-Token",
@@ -106,6 +112,7 @@ class OrderCreateView(APIView):
                 consents=data.get("consents") or {},
                 user=request.user,
                 language=get_language() or "lv",
+                limits=CheckoutLimits.from_settings(client=client_key(request)),
             )
             order = selectors.with_placed_details(
                 placed.order, lines=placed.lines, invoice=placed.invoice

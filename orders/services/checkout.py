@@ -6,6 +6,12 @@ number (R9), consents (R31); after commit, through the outbox, the confirmation 
 with the invoice PDF, the confirm link and the withdrawal information.
 
 The number of queries does not depend on the number of lines.
+
+Hoarding (R8): an order placed through the public API carries `CheckoutLimits`: at most
+SHOP_MAX_QUANTITY_PER_SKU units of one SKU, and at most SHOP_MAX_OPEN_UNPAID_ORDERS orders
+placed and not yet paid per email address and per client (the user, or the IP address,
+whose recent orders the cache remembers). A stock refusal names the SKUs short, never the
+stock left.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from delivery.models import ParcelMachine
@@ -25,10 +33,11 @@ from legal.models import Consent, ConsentSource
 from legal.selectors import privacy_policy_in_force, terms_in_force
 from legal.services import ledger
 from orders import emails
-from orders.models import Capacity, DeliveryMethod, Invoice, Order, OrderLine
+from orders.models import Capacity, DeliveryMethod, Invoice, Order, OrderLine, OrderStatus
 from orders.services.invoicing import issue_invoice
 from orders.services.locks import lock_products_by_sku
 from shop import tokens
+from shop.api.throttling import CACHE_ERRORS, cache_unavailable, hashed
 from shop.calendar import end_of_day, riga_date
 from shop.db import insert_once, update_by_pk
 from shop.errors import InvalidInput, Refused
@@ -37,6 +46,10 @@ from shop.money import ZERO, line_total, to_money
 from shop.selectors import latvian_calendar, vat_rates_in_force
 
 NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+OPEN_UNPAID = [OrderStatus.PLACED, OrderStatus.CONFIRMED]
+# How long the cache remembers an anonymous client's orders: longer than any payment term.
+CLIENT_ORDERS_REMEMBERED = 30 * 24 * 3600
+CLIENT_ORDERS_KEPT = 50
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,24 @@ class LineRequest:
     quantity: int
 
 
+@dataclass(frozen=True)
+class CheckoutLimits:
+    """What one checkout through the public API may hold (0: no limit). `client` is the
+    throttling identity (shop.api.throttling.client_key): "user:<id>" or "ip:<address>"."""
+
+    max_quantity_per_sku: int
+    max_open_unpaid_orders: int
+    client: str = ""
+
+    @classmethod
+    def from_settings(cls, *, client: str = "") -> CheckoutLimits:
+        return cls(
+            max_quantity_per_sku=settings.SHOP_MAX_QUANTITY_PER_SKU,
+            max_open_unpaid_orders=settings.SHOP_MAX_OPEN_UNPAID_ORDERS,
+            client=client,
+        )
+
+
 @dataclass
 class PlacedOrder:
     order: Order
@@ -89,7 +120,10 @@ def place_order(
     user=None,
     language: str = "lv",
     now: datetime | None = None,
+    limits: CheckoutLimits | None = None,
 ) -> PlacedOrder:
+    """Place the order. `limits`: the hoarding limits of the public checkout (None for the
+    shop's own callers: demo data, staff tools)."""
     now = now or timezone.now()
     if capacity not in Capacity.values:
         # R5: under 14 cannot order; only adults and minors with consent.
@@ -99,8 +133,12 @@ def place_order(
     quantities: dict[str, int] = {}
     for line in lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
+    if limits is not None:
+        _check_quantities(quantities, limits.max_quantity_per_sku)
 
     with transaction.atomic(savepoint=False):
+        if limits is not None:
+            _check_open_orders(customer.email, user, limits)
         terms = terms_in_force(now)
         if terms is None or terms.version != accepted_terms_version:
             # R1 (T1.5): the version in force must be the one accepted.
@@ -179,6 +217,9 @@ def place_order(
             payment_due_at=end_of_day(due_day),  # R10
         )
         _save_with_unique_number(order)
+        if limits is not None and limits.client.startswith("ip:"):
+            # Now, not on commit: an id whose order was rolled back is simply not counted.
+            _remember_client_order(limits.client, order.pk)
         for order_line in order_lines:
             order_line.order = order
         OrderLine.objects.bulk_create(order_lines)
@@ -238,17 +279,79 @@ def _check_products(quantities: dict[str, int], products: dict[str, Product]) ->
             ]
         )
     short = [
-        {"sku": sku, "requested": quantity, "available": products[sku].stock}
+        {"sku": sku, "requested": quantity}
         for sku, quantity in sorted(quantities.items())
         if products[sku].stock < quantity
     ]
     if short:
-        # R8: refused with the SKUs short.
+        # R8: refused with the SKUs short; how many are left is the shop's business.
         raise Refused(
             "insufficient_stock",
             "Not enough stock for: " + ", ".join(s["sku"] for s in short),
             short=short,
         )
+
+
+def _check_quantities(quantities: dict[str, int], limit: int) -> None:
+    """R8 (hoarding): at most `limit` units of one SKU in one order."""
+    over = sorted(sku for sku, quantity in quantities.items() if quantity > limit)
+    if limit and over:
+        raise Refused(
+            "quantity_limit_exceeded",
+            f"At most {limit} units of one product per order: " + ", ".join(over),
+            skus=over,
+            limit=limit,
+        )
+
+
+def _client_orders_key(client: str) -> str:
+    return f"checkout:open-orders:{hashed(client)}"
+
+
+def _client_order_ids(client: str) -> list[int]:
+    """The orders this anonymous client placed lately (the cache's memory; [] when down)."""
+    try:
+        return list(cache.get(_client_orders_key(client)) or [])
+    except CACHE_ERRORS as exc:
+        cache_unavailable("the open orders limit per client", exc)
+        return []
+
+
+def _remember_client_order(client: str, order_id: int) -> None:
+    try:
+        ids = [*_client_order_ids(client), order_id][-CLIENT_ORDERS_KEPT:]
+        cache.set(_client_orders_key(client), ids, timeout=CLIENT_ORDERS_REMEMBERED)
+    except CACHE_ERRORS as exc:
+        cache_unavailable("the open orders limit per client", exc)
+
+
+def _check_open_orders(email: str, user, limits: CheckoutLimits) -> None:
+    """R8 (hoarding): at most `limits.max_open_unpaid_orders` orders placed and not yet
+    paid per email address and per client; one aggregate query for both."""
+    limit = limits.max_open_unpaid_orders
+    if not limit:
+        return
+    email = email.strip().lower()
+    if user is not None and user.is_authenticated:
+        by_client = Q(user_id=user.pk)
+    elif limits.client.startswith("ip:") and (ids := _client_order_ids(limits.client)):
+        by_client = Q(pk__in=ids)
+    else:
+        by_client = None
+    whose = Q(email=email)
+    counts = {"by_email": Count("pk", filter=Q(email=email))}
+    if by_client is not None:
+        whose |= by_client
+        counts["by_client"] = Count("pk", filter=by_client)
+    found = Order.objects.filter(whose, status__in=OPEN_UNPAID).aggregate(**counts)
+    for scope in ("by_email", "by_client"):
+        if found.get(scope, 0) >= limit:
+            raise Refused(
+                "open_orders_limit_exceeded",
+                f"At most {limit} orders may wait for payment at once; please pay or "
+                "cancel one first.",
+                limit=limit,
+            )
 
 
 def _record_consents(order: Order, consents: dict[str, bool], now: datetime) -> None:
