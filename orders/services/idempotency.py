@@ -135,11 +135,16 @@ def _replay(key: str, client: str, fingerprint: str) -> IdempotentResult | None:
 def run_idempotent(
     *,
     key: str,
-    client: str,
     data: Any,
     action: Callable[[], tuple[int, dict[str, Any], Any]],
+    client: str = "",
 ) -> IdempotentResult:
-    """Run `action` (returning status, body, order) once per client, key and body."""
+    """Run `action` (returning status, body, order) once per client, key and body.
+
+    `client` names who sent the key. Empty only where the caller scopes the key itself:
+    the withdrawal API files it under the order's number, which only the order's holder
+    can reach, and its answer holds no access token.
+    """
     fingerprint = request_fingerprint(data)
     replay = _replay(key, client, fingerprint)
     if replay is not None:
