@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -39,8 +41,17 @@ def seed_legal_documents() -> None:
         )
 
 
-def seed_staff_user() -> None:
+class StaffSeed(StrEnum):
+    CREATED = "created"
+    PRESENT = "present"
+    REFUSED = "refused"  # DEBUG is off: no login with a published password
+
+
+def seed_staff_user() -> StaffSeed:
+    """The demo superuser with its published password, in development (DEBUG) only."""
     user_model = get_user_model()
+    if not settings.DEBUG:
+        return StaffSeed.REFUSED
     user, created = user_model.objects.get_or_create(
         username=DEMO_STAFF_USERNAME,
         defaults={"is_staff": True, "is_superuser": True, "email": "staff@example.lv"},
@@ -48,11 +59,19 @@ def seed_staff_user() -> None:
     if created:
         user.set_password(DEMO_STAFF_PASSWORD)
         user.save()
+        return StaffSeed.CREATED
+    return StaffSeed.PRESENT
+
+
+def demo_password_still_works() -> bool:
+    """Outside DEBUG: an earlier run left the demo superuser with its published password."""
+    user = get_user_model().objects.filter(username=DEMO_STAFF_USERNAME).first()
+    return user is not None and user.is_active and user.check_password(DEMO_STAFF_PASSWORD)
 
 
 @transaction.atomic
-def seed_demo() -> None:
+def seed_demo() -> StaffSeed:
     seed_catalogue()
     seed_legal_documents()
     load_demo_parcel_machines()  # only into an empty directory
-    seed_staff_user()
+    return seed_staff_user()

@@ -128,7 +128,13 @@ class OrderCreateView(APIView):
 
         key = request.headers.get("Idempotency-Key")
         if key:
-            result = run_idempotent(key=key[:255], data=request.data, action=action)
+            # The key is scoped to its client: the signed-in user, else the client address
+            # the rate limits use; another client's equal key is another key.
+            if request.user.is_authenticated:
+                client = f"user:{request.user.pk}"
+            else:
+                client = f"anonymous:{ScopedWindowThrottle().get_ident(request)}"
+            result = run_idempotent(key=key[:255], client=client, data=request.data, action=action)
             response = Response(result.body, status=result.status)
             if result.replayed:
                 response["Idempotent-Replayed"] = "true"

@@ -57,6 +57,13 @@ def idempotency_key(index: int) -> str | None:
     return f"race-pair-{index % 5}" if index >= 90 else None
 
 
+def client_address(index: int) -> str:
+    """Both requests of a pair come from one client (a key is scoped to its client)."""
+    if idempotency_key(index):
+        return f"10.9.250.{index % 5 + 1}"
+    return f"10.9.{index // 200}.{index % 200 + 1}"
+
+
 @pytest.mark.postgres
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
@@ -66,7 +73,7 @@ def test_100_parallel_checkouts_gapless_invoices_and_stock_never_negative(shop_r
     ProductFactory(sku="HOT-PLENTY", price=Decimal("8.00"), stock=PLENTY)
 
     def checkout(index: int) -> tuple[int, dict]:
-        client = Client(REMOTE_ADDR=f"10.9.{index // 200}.{index % 200 + 1}")
+        client = Client(REMOTE_ADDR=client_address(index))
         key = idempotency_key(index)
         body = order_body(index % 5 + 90 if key else index)
         response = client.post(
@@ -111,7 +118,9 @@ def test_100_parallel_checkouts_gapless_invoices_and_stock_never_negative(shop_r
             placed_by_key[key].add(body["number"])
     for key, numbers_for_key in placed_by_key.items():
         assert len(numbers_for_key) == 1, (key, numbers_for_key)
-        assert IdempotencyRecord.objects.get(key=stored_key(key)).order.number in numbers_for_key
+        client = f"anonymous:{client_address(int(key.rsplit('-', 1)[1]) + 90)}"
+        record = IdempotencyRecord.objects.get(key=stored_key(key, client=client))
+        assert record.order.number in numbers_for_key
     orders_from_answers = {body["number"] for status, body in answers if status == 201}
     assert orders_from_answers == set(Order.objects.values_list("number", flat=True))
 

@@ -3,7 +3,7 @@ order tokens hashed and compared in constant time, uploads checked for size and 
 request body size limit.
 
 `manage.py check --deploy` on the production settings is tests/shop/test_demo_and_settings.py
-::test_production_settings_pass_check_deploy.
+::test_production_settings_pass_check_deploy (and tests/reliability/test_attack_prod.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from decimal import Decimal
@@ -132,22 +133,37 @@ def test_production_settings_secure_cookies_hsts_and_tls():
     assert 0 < values["DATA_UPLOAD_MAX_MEMORY_SIZE"] <= THREE_MB
 
 
-def test_hsts_header_and_secure_cookies_on_a_page(catalogue, settings):
-    """What the production settings do to a response: HSTS, secure CSRF cookie, DENY."""
-    settings.SECURE_HSTS_SECONDS = 31_536_000
-    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    settings.SECURE_HSTS_PRELOAD = True
-    settings.CSRF_COOKIE_SECURE = True
-    settings.SESSION_COOKIE_SECURE = True
-    placed = place()
-    response = Client().get(
-        f"/orders/{placed['number']}/confirm/?token={placed['access_token']}", secure=True
+def test_hsts_header_and_secure_cookies_on_a_page():
+    """What the production settings do to a response: HSTS, secure CSRF cookie, DENY.
+
+    The settings are built fresh in another process from DJANGO_DEBUG=false and the
+    README's production environment; the test sets none of the values it checks (an
+    earlier version set SECURE_HSTS_* itself and so could not see them missing)."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "shop.example.lv",
+        "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
+        "DJANGO_SETTINGS_MODULE": "shop.settings",
+    }
+    code = (
+        "import django, json; django.setup(); from django.test import Client; "
+        "r = Client(HTTP_HOST='shop.example.lv').get('/admin/login/', secure=True); "
+        "print(json.dumps({'status': r.status_code, 'headers': dict(r.headers), "
+        "'csrf_secure': bool(r.cookies['csrftoken']['secure'])}))"
     )
-    assert response.status_code == 200
-    assert response["Strict-Transport-Security"] == ("max-age=31536000; includeSubDomains; preload")
-    assert response["X-Frame-Options"] == "DENY"
-    assert response["X-Content-Type-Options"] == "nosniff"
-    assert response.cookies["csrftoken"]["secure"] is True
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["status"] == 200
+    headers = seen["headers"]
+    assert headers["Strict-Transport-Security"] == ("max-age=31536000; includeSubDomains; preload")
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert seen["csrf_secure"] is True
 
 
 # --- CSRF ------------------------------------------------------------------------------------
