@@ -677,6 +677,44 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         self.failed_at = at
 
 
+class RefundTarget(models.TextChoices):
+    LINE = "line", _("Order line")
+    FEE = "fee", _("Delivery fee")
+    EXCESS = "excess", _("Overpayment")
+
+
+class RefundAllocation(models.Model):
+    """R32: what a refund takes from each place the order's money sits (a line, the
+    delivery fee, or the overpayment). Written with the refund under the order lock by
+    `orders.services.account`; lowered with it at inspection (R22)."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="allocations")
+    target = models.CharField(_("taken from"), max_length=8, choices=RefundTarget.choices)
+    line = models.ForeignKey(
+        OrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    amount = MoneyField(_("amount"))
+
+    class Meta:
+        verbose_name = _("refund allocation")
+        verbose_name_plural = _("refund allocations")
+        ordering = ["refund", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_alloc_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(target="line") & Q(line__isnull=False))
+                | (~Q(target="line") & Q(line__isnull=True)),
+                name="refund_alloc_line_iff_line_target",
+            ),
+            models.UniqueConstraint(
+                fields=["refund", "target", "line"], name="refund_alloc_once_per_target"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} EUR from {self.line or self.get_target_display()}"
+
+
 class SepaExport(models.Model):
     """A pain.001 file of approved bank refunds."""
 

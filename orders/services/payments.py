@@ -15,16 +15,18 @@ from decimal import Decimal
 from django.db import transaction
 
 from orders import emails
+from orders.calculations import EXCESS
 from orders.models import (
     AWAITING_PAYMENT,
     BankEntry,
     CancelReason,
+    LineStatus,
     Order,
     OrderStatus,
     Payment,
     RefundReason,
 )
-from orders.services import refunds
+from orders.services import account, refunds
 from orders.services.locks import lock_order
 from shop.calendar import riga_date
 from shop.money import ZERO, to_money
@@ -77,17 +79,25 @@ def record_payment(
 
 
 def settle_balance(*, order: Order, at: datetime, payment: Payment | None = None) -> None:
-    """Bring the order's state and refunds in line with what was paid (order locked)."""
-    paid = refunds.paid_total(order)
-    committed = refunds.refunded_total(order)
+    """Bring the order's state and refunds in line with its money account (R32; the
+    order is locked by the caller).
+
+    A cancelled order gives back everything it holds, less the fee the shop keeps in the
+    T3.4 and T5.4 cases. A running order gives back the money of lines cancelled since
+    it was paid (R13) and any overpayment (T4.3): received - what the order charges -
+    overpayment refunds already made.
+    """
     due_day = riga_date(at) + timedelta(days=refunds.REFUND_DAYS)
 
     if order.status == OrderStatus.CANCELLED:
-        owed_back = paid - retained_on_cancellation(order) - committed
-        if owed_back > 0:
+        money = account.money_account(order)
+        owed = account.everything_refundable(
+            money, keep_fee=order.cancel_reason in FEE_RETAINED_FOR
+        )
+        if owed:
             refunds.create_refund(
                 order_id=order.pk,
-                amount=owed_back,
+                take=owed,
                 reason=LATE_PAYMENT_REASON.get(order.cancel_reason, RefundReason.STAFF),
                 due_date=due_day,
                 payment=payment,
@@ -95,16 +105,33 @@ def settle_balance(*, order: Order, at: datetime, payment: Payment | None = None
         return
 
     if order.status in AWAITING_PAYMENT:
+        paid = account.received_total(order)
         if paid >= order.total:
             order.mark_paid(at=at)
         elif order.status == OrderStatus.PLACED:
             order.confirm(at=at)  # R12: a matching payment establishes contact
 
-    excess = paid - order.total - committed
-    if excess > 0:
+    money = account.money_account(order)
+    cancelled_lines = set(
+        order.lines.filter(status=LineStatus.CANCELLED).values_list("pk", flat=True)
+    )
+    owed_for_lines = {
+        line_id: money.refundable(line_id)
+        for line_id in cancelled_lines
+        if money.refundable(line_id) > 0
+    }
+    if owed_for_lines:
         refunds.create_refund(
             order_id=order.pk,
-            amount=excess,
+            take=owed_for_lines,
+            reason=RefundReason.UNAVAILABLE,
+            due_date=due_day,
+            payment=payment,
+        )
+    if money.overpayment > 0:
+        refunds.create_refund(
+            order_id=order.pk,
+            take={EXCESS: money.overpayment},
             reason=RefundReason.OVERPAYMENT,
             due_date=due_day,
             payment=payment,

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import emails
+from orders.calculations import EXCESS, Target
 from orders.models import (
     InvoiceKind,
     LineStatus,
@@ -23,7 +24,7 @@ from orders.models import (
     OrderStatus,
     RefundReason,
 )
-from orders.services import refunds
+from orders.services import account, refunds
 from orders.services.invoicing import issue_credit_note, issue_invoice_correction
 from orders.services.lifecycle import cancel_order, release_stock
 from orders.services.locks import lock_order, lock_products_by_id
@@ -134,7 +135,7 @@ def _accept(order: Order, line: OrderLine, at: datetime) -> OrderLine:
         issue_invoice_correction(order=order, corrects=original, rows=rows)
     elif difference < 0:
         issue_credit_note(order=order, corrects=original, rows=rows)
-        _refund_if_paid(order, -difference, at)
+        _refund_if_paid(order, EXCESS, at)
     return new_line
 
 
@@ -154,7 +155,7 @@ def _decline(order: Order, line: OrderLine, at: datetime) -> OrderLine:
         # No goods remain: cancel; everything paid, delivery fee included, comes back.
         cancel_order(order_id=order.pk, reason="unavailable", at=at)
         return line
-    _refund_if_paid(order, line.line_total, at)
+    _refund_if_paid(order, line.pk, at)
     return line
 
 
@@ -164,14 +165,15 @@ def _change_goods_total(order: Order, difference) -> None:
     order.save(update_fields=["goods_total", "total"])
 
 
-def _refund_if_paid(order: Order, amount, at: datetime) -> None:
-    """Refund what was paid beyond the new total, at most `amount` (R13)."""
-    available = refunds.refundable_balance(order) - order.total
-    amount = min(to_money(amount), available)
+def _refund_if_paid(order: Order, target: Target, at: datetime) -> None:
+    """R13 with R32: give back what the order's account holds for `target` (a declined
+    line, or EXCESS: the part of the payment a cheaper substitute no longer needs)."""
+    money = account.money_account(order)
+    amount = money.refundable(target)
     if amount > 0:
         refunds.create_refund(
             order_id=order.pk,
-            amount=amount,
+            take={target: amount},
             reason=RefundReason.UNAVAILABLE,
             due_date=riga_date(at) + timedelta(days=DECLINE_REFUND_DAYS),
         )
