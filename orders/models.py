@@ -124,6 +124,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # R10, R12: cancelled, then a payment booked in time arrived: the order runs again.
+    reinstated_at = models.DateTimeField(_("reinstated at"), null=True, blank=True)
 
     history = HistoricalRecords(excluded_fields=["access_token_hash"])
 
@@ -213,6 +215,16 @@ class Order(ConcurrentTransitionMixin, models.Model):
         self.cancel_reason = reason
         self.cancelled_at = at
 
+    @transition(field=status, source=OrderStatus.CANCELLED, target=OrderStatus.CONFIRMED)
+    def reinstate(self, *, at) -> None:
+        """R10, R12: a payment booked by the deadline arrived after the cancellation for
+        no contact or non-payment; the goods are still there, so the contract runs on
+        (the payment established contact)."""
+        self.cancel_reason = ""
+        self.cancelled_at = None
+        self.reinstated_at = at
+        self.contact_established_at = self.contact_established_at or at
+
     def record_delivery_time(self, at) -> None:
         """A later outbound shipment of a split order moves the delivery time on (R16)."""
         if self.delivered_at is None or at > self.delivered_at:
@@ -287,6 +299,10 @@ class OrderLine(ConcurrentTransitionMixin, models.Model):
     def cancel(self, *, at) -> None:
         if self.substitution_offered_at and not self.substitution_decided_at:
             self.substitution_decided_at = at
+
+    @transition(field=status, source=LineStatus.CANCELLED, target=LineStatus.ORDERED)
+    def reinstate(self) -> None:
+        """R10, R12: the order's cancellation is undone (see `Order.reinstate`)."""
 
 
 class IdempotencyRecord(models.Model):
