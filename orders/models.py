@@ -250,6 +250,9 @@ class OrderLine(ConcurrentTransitionMixin, models.Model):
     unit_price = MoneyField(_("unit price incl. VAT"))
     vat_rate = models.DecimalField(_("VAT rate, %"), max_digits=5, decimal_places=2)
     quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    # R16 (CRD Art 9(3)): units withdrawn from before dispatch: they do not ship and their
+    # stock is released (the line's price and quantity, R2, stay as invoiced).
+    released_quantity = models.PositiveIntegerField(_("withdrawn before dispatch"), default=0)
     line_total = MoneyField(_("line total"))
     sealed_hygiene = models.BooleanField(_("sealed hygiene product"), default=False)
     status = FSMField(
@@ -281,6 +284,13 @@ class OrderLine(ConcurrentTransitionMixin, models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (LineStatus.ORDERED, LineStatus.UNAVAILABLE)
+
+    @property
+    def quantity_to_ship(self) -> int:
+        """R16: what the parcel carries of this line (nothing once it is not taken)."""
+        if self.status != LineStatus.ORDERED:
+            return 0
+        return max(self.quantity - self.released_quantity, 0)
 
     @transition(field=status, source=LineStatus.ORDERED, target=LineStatus.UNAVAILABLE)
     def mark_unavailable(self, *, substitute, at) -> None:

@@ -19,6 +19,7 @@ from orders.models import (
     LineStatus,
     Order,
     OrderLine,
+    OrderStatus,
     Payment,
     RefundAllocation,
     RefundStatus,
@@ -30,19 +31,43 @@ from shop.money import ZERO, to_money
 TAKEN = (LineStatus.ORDERED, LineStatus.UNAVAILABLE)
 
 
-def charges(order: Order) -> list[tuple[Target, Decimal]]:
+def charges_of(order: Order, lines) -> list[tuple[Target, Decimal]]:
     """What the order charges for, in the order money received covers it (R32): the fee,
     the lines still taken, then the lines cancelled since. A replaced line (R13) charges
-    nothing: its substitute does."""
-    lines = list(
-        OrderLine.objects.filter(order=order)
-        .exclude(status=LineStatus.REPLACED)
-        .order_by("pk")
-        .values_list("pk", "line_total", "status")
-    )
-    taken = [(pk, total) for pk, total, status in lines if status in TAKEN]
-    cancelled = [(pk, total) for pk, total, status in lines if status not in TAKEN]
+    nothing: its substitute does. `lines`: the order's lines (objects, any order)."""
+    lines = sorted((line for line in lines if line.status != LineStatus.REPLACED), key=_pk)
+    taken = [(line.pk, line.line_total) for line in lines if line.status in TAKEN]
+    cancelled = [(line.pk, line.line_total) for line in lines if line.status not in TAKEN]
     return [(FEE, order.delivery_fee), *taken, *cancelled]
+
+
+def _pk(line) -> int:
+    return line.pk
+
+
+def owed_targets(order: Order, lines) -> set[Target]:
+    """The targets the customer still owes money for: the fee and the lines still taken
+    (a cancelled order owes nothing)."""
+    if order.status == OrderStatus.CANCELLED:
+        return set()
+    return {FEE} | {line.pk for line in lines if line.status in TAKEN}
+
+
+def open_amount(order: Order, lines, received: Decimal) -> Decimal:
+    """R10, R13 with R32: what the customer still has to pay: the charges still owed that
+    the money received does not cover (a dearer substitute after payment too)."""
+    charged = charges_of(order, lines)
+    paid = allocate(received, charged)
+    owed = owed_targets(order, lines)
+    return to_money(
+        sum((charge - paid[target] for target, charge in charged if target in owed), ZERO)
+    )
+
+
+def charges(order: Order) -> list[tuple[Target, Decimal]]:
+    return charges_of(
+        order, OrderLine.objects.filter(order=order).only("pk", "line_total", "status")
+    )
 
 
 def received_total(order: Order) -> Decimal:

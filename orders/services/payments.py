@@ -180,7 +180,9 @@ def _reinstated(order: Order, *, payment: Payment | None, at: datetime) -> bool:
     products = lock_products_by_id(line.product_id for line in lines)
     wanted: dict[int, int] = {}
     for line in lines:
-        wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
+        wanted[line.product_id] = (
+            wanted.get(line.product_id, 0) + line.quantity - line.released_quantity
+        )
     if any(products[pid].stock < quantity for pid, quantity in wanted.items()):
         return False
     for pid, quantity in wanted.items():

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from delivery.rules import delivery_fee
 from orders import emails
 from orders.calculations import EXCESS, Target
 from orders.models import (
@@ -160,9 +161,15 @@ def _decline(order: Order, line: OrderLine, at: datetime) -> OrderLine:
 
 
 def _change_goods_total(order: Order, difference) -> None:
+    """R13 with R6: the goods total moves by `difference`; the fee is judged again against
+    the threshold of the order's own tariff, and only ever lowered: a customer never pays
+    more for delivery because the shop could not supply what was ordered."""
     order.goods_total = to_money(order.goods_total + difference)
+    tariff = order.tariff
+    fee = delivery_fee(goods_total=order.goods_total, fee=tariff.fee, free_above=tariff.free_above)
+    order.delivery_fee = min(order.delivery_fee, fee)
     order.total = order.goods_total + order.delivery_fee
-    order.save(update_fields=["goods_total", "total"])
+    order.save(update_fields=["goods_total", "delivery_fee", "total"])
 
 
 def _refund_if_paid(order: Order, target: Target, at: datetime) -> None:

@@ -40,7 +40,7 @@ from orders.models import (
 )
 from orders.services import refunds
 from orders.services.account import money_account
-from orders.services.lifecycle import cancel_order, release_stock
+from orders.services.lifecycle import cancel_order, release_units
 from orders.services.locks import lock_order
 from returns import rules
 from returns.models import (
@@ -345,24 +345,13 @@ def _stop_before_dispatch(
 ) -> None:
     """R16 (CRD Art 9(3)): the goods have not left. The whole order: the shipment not yet
     registered is stopped and the order cancelled (nothing more to refund: the withdrawal's
-    refund covers it). Part of it: the lines withdrawn in full are cancelled and their stock
-    released; a part of a line's quantity stays on the line (staff see the withdrawal)."""
+    refund covers it). Part of it: the units withdrawn do not ship and their stock is
+    released; a line withdrawn from in full is cancelled."""
     if covers:
         shipping.stop_unregistered_shipments(order_id=order.pk)
         cancel_order(order_id=order.pk, reason=CancelReason.CUSTOMER, at=at)
         return
-    full = [
-        line
-        for line in OrderLine.objects.filter(pk__in=list(chosen), status=LineStatus.ORDERED)
-        if chosen[line.pk] + earlier.get(line.pk, 0) >= line.quantity
-    ]
-    release_stock(full)
-    for line in full:
-        line.cancel(at=at)
-        line.save()
-
-
-# --- The goods coming back (R20, R21) ----------------------------------------------------------
+    release_units(order_id=order.pk, units=chosen, at=at)
 
 
 def _lock(withdrawal_id: int) -> Withdrawal:

@@ -139,9 +139,7 @@ def test_r21_finding3_card_paid_order_withdrawal_goes_back_to_the_card():
 def test_r21_another_account_only_when_the_customer_names_one():
     """R21: the customer may name another account; the refund then goes there."""
     order, _ = delivered_order([("KEU-001", 1)], prices=PRICES)
-    withdrawal = withdraw(
-        order, [], iban="LV80BANK0000435195001", account_holder="Anna Bērziņa"
-    )
+    withdrawal = withdraw(order, [], iban="LV80BANK0000435195001", account_holder="Anna Bērziņa")
     refund = Refund.objects.get(pk=withdrawal.refund_id)
     assert (refund.destination, refund.iban) == (RefundDestination.IBAN, "LV80BANK0000435195001")
 
@@ -169,3 +167,31 @@ def test_r21_finding11_fee_not_refunded_when_inspection_rejects_a_line(clerk):
     refund = Refund.objects.get(pk=withdrawal.refund_id)
     assert refund.amount == Decimal("30.00")
     assert {a.target for a in refund.allocations.exclude(amount=0)} == {"line"}
+
+
+def test_r16_finding8_partial_withdrawal_before_dispatch_ships_and_reserves_less():
+    """R16 (CRD Art 9(3)): one of two units withdrawn before dispatch: that unit is
+    refunded at once, its stock released, and only the other unit ships."""
+    from orders.services.payments import record_payment as pay_in_full
+    from shop.models import Product
+    from tests.factories import place_test_order
+
+    placed = place_test_order([("KEU-001", 2)], prices=PRICES)
+    order = placed.order
+    pay_in_full(
+        order_id=order.pk,
+        amount=order.total,
+        method=PaymentMethod.BANK_TRANSFER,
+        received_at=timezone.now(),
+        payer_iban=LV_IBAN,
+    )
+    stock = Product.objects.get(sku="KEU-001").stock
+    withdrawal = withdraw(order, [("KEU-001", 1)])
+    line = order.lines.get()
+    assert Refund.objects.get(pk=withdrawal.refund_id).amount == Decimal("30.00")
+    assert Product.objects.get(sku="KEU-001").stock == stock + 1
+    assert (line.status, line.quantity_to_ship) == ("ordered", 1)
+    # Withdrawing from the rest cancels the order; the stock comes back once, not twice.
+    withdraw(order, [("KEU-001", 1)], reason="The second one too.")
+    assert Product.objects.get(sku="KEU-001").stock == stock + 2
+    assert Order.objects.get(pk=order.pk).status == "cancelled"
