@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from legal.services import ledger
+from orders import rules
 from orders.models import AWAITING_PAYMENT, CancelReason, Order, OrderStatus
 from orders.services import idempotency, refunds
 from orders.services.lifecycle import cancel_order
 from orders.services.locks import lock_order
 from shop.calendar import riga_date
 from shop.deadlines import deadline_job
+from shop.selectors import latvian_calendar
 
 BATCH = 500
 
@@ -61,11 +64,22 @@ def _cancel_due(queryset, deadline: str, *, still_due, reason: str, now: datetim
     return count
 
 
+def _cutoff(now: datetime) -> datetime:
+    """R10, R12: deadlines up to this moment are due; later ones wait for the statements
+    that can still bring a payment booked in time (SHOP_STATEMENT_GRACE_WORKING_DAYS)."""
+    grace = settings.SHOP.get("STATEMENT_GRACE_WORKING_DAYS", 1)
+    return rules.statement_grace_cutoff(now, latvian_calendar(), grace)
+
+
 @deadline_job("no_contact")
 def cancel_without_contact(now: datetime) -> int:
-    """R12 (T3.4): no contact by the end of the 3rd working day after placement."""
+    """R12 (T3.4): no contact by the end of the 3rd working day after placement (once the
+    next working day's statements are in)."""
+    cutoff = _cutoff(now)
     due = Order.objects.filter(
-        status=OrderStatus.PLACED, contact_established_at__isnull=True, contact_deadline__lt=now
+        status=OrderStatus.PLACED,
+        contact_established_at__isnull=True,
+        contact_deadline__lte=cutoff,
     )
     return _cancel_due(
         due,
@@ -74,7 +88,7 @@ def cancel_without_contact(now: datetime) -> int:
         still_due=lambda order: (
             order.status == OrderStatus.PLACED
             and order.contact_established_at is None
-            and order.contact_deadline < now
+            and order.contact_deadline <= cutoff
         ),
         reason=CancelReason.NO_CONTACT,
         now=now,
@@ -83,12 +97,14 @@ def cancel_without_contact(now: datetime) -> int:
 
 @deadline_job("unpaid")
 def cancel_unpaid(now: datetime) -> int:
-    """R10: still unpaid at the end of the invoice due date."""
-    due = Order.objects.filter(status__in=AWAITING_PAYMENT, payment_due_at__lt=now)
+    """R10: still unpaid at the end of the invoice due date (once the next working day's
+    statements are in)."""
+    cutoff = _cutoff(now)
+    due = Order.objects.filter(status__in=AWAITING_PAYMENT, payment_due_at__lte=cutoff)
     return _cancel_due(
         due,
         "payment_due_at",
-        still_due=lambda order: order.status in AWAITING_PAYMENT and order.payment_due_at < now,
+        still_due=lambda order: order.status in AWAITING_PAYMENT and order.payment_due_at <= cutoff,
         reason=CancelReason.UNPAID,
         now=now,
     )

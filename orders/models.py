@@ -124,6 +124,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # R10, R12: cancelled, then a payment booked in time arrived: the order runs again.
+    reinstated_at = models.DateTimeField(_("reinstated at"), null=True, blank=True)
 
     history = HistoricalRecords(excluded_fields=["access_token_hash"])
 
@@ -213,6 +215,16 @@ class Order(ConcurrentTransitionMixin, models.Model):
         self.cancel_reason = reason
         self.cancelled_at = at
 
+    @transition(field=status, source=OrderStatus.CANCELLED, target=OrderStatus.CONFIRMED)
+    def reinstate(self, *, at) -> None:
+        """R10, R12: a payment booked by the deadline arrived after the cancellation for
+        no contact or non-payment; the goods are still there, so the contract runs on
+        (the payment established contact)."""
+        self.cancel_reason = ""
+        self.cancelled_at = None
+        self.reinstated_at = at
+        self.contact_established_at = self.contact_established_at or at
+
     def record_delivery_time(self, at) -> None:
         """A later outbound shipment of a split order moves the delivery time on (R16)."""
         if self.delivered_at is None or at > self.delivered_at:
@@ -238,6 +250,9 @@ class OrderLine(ConcurrentTransitionMixin, models.Model):
     unit_price = MoneyField(_("unit price incl. VAT"))
     vat_rate = models.DecimalField(_("VAT rate, %"), max_digits=5, decimal_places=2)
     quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    # R16 (CRD Art 9(3)): units withdrawn from before dispatch: they do not ship and their
+    # stock is released (the line's price and quantity, R2, stay as invoiced).
+    released_quantity = models.PositiveIntegerField(_("withdrawn before dispatch"), default=0)
     line_total = MoneyField(_("line total"))
     sealed_hygiene = models.BooleanField(_("sealed hygiene product"), default=False)
     status = FSMField(
@@ -270,6 +285,13 @@ class OrderLine(ConcurrentTransitionMixin, models.Model):
     def is_active(self) -> bool:
         return self.status in (LineStatus.ORDERED, LineStatus.UNAVAILABLE)
 
+    @property
+    def quantity_to_ship(self) -> int:
+        """R16: what the parcel carries of this line (nothing once it is not taken)."""
+        if self.status != LineStatus.ORDERED:
+            return 0
+        return max(self.quantity - self.released_quantity, 0)
+
     @transition(field=status, source=LineStatus.ORDERED, target=LineStatus.UNAVAILABLE)
     def mark_unavailable(self, *, substitute, at) -> None:
         self.substitute_product = substitute
@@ -287,6 +309,10 @@ class OrderLine(ConcurrentTransitionMixin, models.Model):
     def cancel(self, *, at) -> None:
         if self.substitution_offered_at and not self.substitution_decided_at:
             self.substitution_decided_at = at
+
+    @transition(field=status, source=LineStatus.CANCELLED, target=LineStatus.ORDERED)
+    def reinstate(self) -> None:
+        """R10, R12: the order's cancellation is undone (see `Order.reinstate`)."""
 
 
 class IdempotencyRecord(models.Model):
@@ -675,6 +701,44 @@ class Refund(ConcurrentTransitionMixin, models.Model):
     def fail(self, *, reason: str, at) -> None:
         self.failure_reason = reason
         self.failed_at = at
+
+
+class RefundTarget(models.TextChoices):
+    LINE = "line", _("Order line")
+    FEE = "fee", _("Delivery fee")
+    EXCESS = "excess", _("Overpayment")
+
+
+class RefundAllocation(models.Model):
+    """R32: what a refund takes from each place the order's money sits (a line, the
+    delivery fee, or the overpayment). Written with the refund under the order lock by
+    `orders.services.account`; lowered with it at inspection (R22)."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="allocations")
+    target = models.CharField(_("taken from"), max_length=8, choices=RefundTarget.choices)
+    line = models.ForeignKey(
+        OrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    amount = MoneyField(_("amount"))
+
+    class Meta:
+        verbose_name = _("refund allocation")
+        verbose_name_plural = _("refund allocations")
+        ordering = ["refund", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_alloc_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(target="line") & Q(line__isnull=False))
+                | (~Q(target="line") & Q(line__isnull=True)),
+                name="refund_alloc_line_iff_line_target",
+            ),
+            models.UniqueConstraint(
+                fields=["refund", "target", "line"], name="refund_alloc_once_per_target"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} EUR from {self.line or self.get_target_display()}"
 
 
 class SepaExport(models.Model):

@@ -10,6 +10,7 @@ from django.db.models import Prefetch, QuerySet
 
 from delivery.rules import estimated_delivery
 from orders.models import Invoice, InvoiceKind, Order, OrderLine, Payment, Refund
+from orders.services import account
 from shop.calendar import riga_date
 from shop.money import ZERO, to_money
 from shop.selectors import latvian_calendar
@@ -72,9 +73,8 @@ def order_summary(order: Order) -> OrderSummary:
     if order.paid_at and order.status in ("paid", "shipped"):
         calendar = latvian_calendar()
         estimate = estimated_delivery(paid_on=riga_date(order.paid_at), calendar=calendar)
-    open_amount = ZERO
-    if order.status in ("placed", "confirmed"):
-        open_amount = max(ZERO, order.total - paid)
+    # R32: what the charges still owed lack (a dearer R13 substitute after payment too).
+    open_amount = account.open_amount(order, order.lines.all(), paid)
     return OrderSummary(
         amount_paid=paid,
         amount_refunded=refunded,

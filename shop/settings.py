@@ -275,6 +275,9 @@ SHOP = {
     "INVOICE_SERIES": env.str("SHOP_INVOICE_SERIES", default="KEU"),
     "INVOICE_PAYMENT_WORKING_DAYS": env.int("SHOP_INVOICE_PAYMENT_WORKING_DAYS", default=5),
     "CONTACT_WORKING_DAYS": 3,
+    # R10, R12: working days to wait after a deadline for the bank statements that can
+    # still bring a payment booked by it, before cancelling.
+    "STATEMENT_GRACE_WORKING_DAYS": env.int("SHOP_STATEMENT_GRACE_WORKING_DAYS", default=1),
     "CURRENCY": "EUR",
 }
 DEFAULT_DELIVERY_FEE = Decimal("2.00")

@@ -81,8 +81,9 @@ def disclosed_categories(order: Order) -> list[str]:
 
 def _order_lines(order: Order) -> list[dict[str, Any]]:
     return [
-        {"line_id": line.pk, "sku": line.sku, "quantity": line.quantity}
+        {"line_id": line.pk, "sku": line.sku, "quantity": line.quantity_to_ship}
         for line in order.lines.filter(status=LineStatus.ORDERED).order_by("pk")
+        if line.quantity_to_ship  # R16: units withdrawn from before dispatch stay home
     ]
 
 

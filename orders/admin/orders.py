@@ -191,6 +191,24 @@ class RefundInline(ReadOnlyInline):
         return mask_iban(obj.iban)
 
 
+class ReinstatedFilter(admin.SimpleListFilter):
+    """R10, R12: orders a late-imported payment booked in time brought back: staff check
+    them (the goods were reserved again; the customer may need a word)."""
+
+    title = _("reinstated after a late statement")
+    parameter_name = "reinstated"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Reinstated")), ("no", _("Not reinstated"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(reinstated_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(reinstated_at__isnull=True)
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(ReadOnlyModelAdmin):
     list_display = [
@@ -203,7 +221,7 @@ class OrderAdmin(ReadOnlyModelAdmin):
         "invoice_number",
         "contact_deadline",
     ]
-    list_filter = ["status", "cancel_reason", "delivery_method", "is_consumer"]
+    list_filter = ["status", "cancel_reason", ReinstatedFilter, "delivery_method", "is_consumer"]
     search_fields = ["number", "invoices__number", "email"]
     date_hierarchy = "placed_at"
     ordering = ["-placed_at"]

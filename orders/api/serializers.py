@@ -144,6 +144,9 @@ class SubstituteSerializer(serializers.Serializer):
 
 class OrderLineSerializer(serializers.ModelSerializer):
     name = serializers.SerializerMethodField()
+    quantity_to_ship = serializers.IntegerField(
+        read_only=True, help_text="R16: units that ship (less those withdrawn before dispatch)."
+    )
     substitute = serializers.SerializerMethodField()
 
     class Meta:
@@ -153,6 +156,7 @@ class OrderLineSerializer(serializers.ModelSerializer):
             "sku",
             "name",
             "quantity",
+            "quantity_to_ship",
             "unit_price",
             "vat_rate",
             "line_total",
@@ -404,6 +408,7 @@ def _line(line: OrderLine) -> dict:
         "sku": line.sku,
         "name": line_name(line),
         "quantity": line.quantity,
+        "quantity_to_ship": line.quantity_to_ship,
         "unit_price": _money(line.unit_price),
         "vat_rate": _VAT_RATE.to_representation(line.vat_rate),
         "line_total": _money(line.line_total),

@@ -89,5 +89,28 @@ def release_stock(lines: list[OrderLine]) -> None:
         return
     products = lock_products_by_id(line.product_id for line in lines)
     for line in lines:
-        products[line.product_id].stock += line.quantity
+        # Units released earlier (a partial withdrawal before dispatch) are not reserved.
+        products[line.product_id].stock += line.quantity - line.released_quantity
+    Product.objects.bulk_update(list(products.values()), ["stock"])
+
+
+def release_units(*, order_id: int, units: dict[int, int], at: datetime) -> None:
+    """R16 (CRD Art 9(3)): the customer withdrew from `units` (line id -> quantity) before
+    dispatch: they will not ship and their stock is released; a line withdrawn from in full
+    is cancelled. The order is locked by the caller; the money is the withdrawal's."""
+    lines = list(
+        OrderLine.objects.select_for_update()
+        .filter(order_id=order_id, pk__in=list(units), status=LineStatus.ORDERED)
+        .order_by("pk")
+    )
+    if not lines:
+        return
+    products = lock_products_by_id(line.product_id for line in lines)
+    for line in lines:
+        quantity = min(units[line.pk], line.quantity - line.released_quantity)
+        products[line.product_id].stock += quantity
+        line.released_quantity += quantity
+        if line.released_quantity >= line.quantity:
+            line.cancel(at=at)
+        line.save()
     Product.objects.bulk_update(list(products.values()), ["stock"])

@@ -14,20 +14,27 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from orders import emails
+from legal.services import ledger
+from orders import emails, rules
+from orders.calculations import EXCESS
 from orders.models import (
     AWAITING_PAYMENT,
     BankEntry,
     CancelReason,
+    LineStatus,
     Order,
+    OrderLine,
     OrderStatus,
     Payment,
+    Refund,
     RefundReason,
+    RefundStatus,
 )
-from orders.services import refunds
-from orders.services.locks import lock_order
+from orders.services import account, refunds
+from orders.services.locks import lock_order, lock_products_by_id
 from shop.calendar import riga_date
-from shop.money import ZERO, to_money
+from shop.models import Product
+from shop.money import ZERO, money_sum, to_money
 
 FEE_RETAINED_FOR = {CancelReason.NO_CONTACT, CancelReason.DELIVERY_FAILED}
 
@@ -77,17 +84,27 @@ def record_payment(
 
 
 def settle_balance(*, order: Order, at: datetime, payment: Payment | None = None) -> None:
-    """Bring the order's state and refunds in line with what was paid (order locked)."""
-    paid = refunds.paid_total(order)
-    committed = refunds.refunded_total(order)
+    """Bring the order's state and refunds in line with its money account (R32; the
+    order is locked by the caller).
+
+    A cancelled order gives back everything it holds, less the fee the shop keeps in the
+    T3.4 and T5.4 cases. A running order gives back the money of lines cancelled since
+    it was paid (R13) and any overpayment (T4.3): received - what the order charges -
+    overpayment refunds already made.
+    """
     due_day = riga_date(at) + timedelta(days=refunds.REFUND_DAYS)
 
-    if order.status == OrderStatus.CANCELLED:
-        owed_back = paid - retained_on_cancellation(order) - committed
-        if owed_back > 0:
+    # R10, R12: a payment booked in time may undo a cancellation; the money of a
+    # reinstated order is then settled as for any running order below.
+    if order.status == OrderStatus.CANCELLED and not _reinstated(order, payment=payment, at=at):
+        money = account.money_account(order)
+        # A payment booked in time whose goods are gone: everything back, fee included.
+        keep_fee = order.cancel_reason in FEE_RETAINED_FOR and not _in_time(order, payment)
+        owed = account.everything_refundable(money, keep_fee=keep_fee)
+        if owed:
             refunds.create_refund(
                 order_id=order.pk,
-                amount=owed_back,
+                take=owed,
                 reason=LATE_PAYMENT_REASON.get(order.cancel_reason, RefundReason.STAFF),
                 due_date=due_day,
                 payment=payment,
@@ -95,17 +112,94 @@ def settle_balance(*, order: Order, at: datetime, payment: Payment | None = None
         return
 
     if order.status in AWAITING_PAYMENT:
-        if paid >= order.total:
+        money = account.money_account(order)
+        if money.received - money.refunded_total >= order.total:
             order.mark_paid(at=at)
         elif order.status == OrderStatus.PLACED:
             order.confirm(at=at)  # R12: a matching payment establishes contact
 
-    excess = paid - order.total - committed
-    if excess > 0:
+    money = account.money_account(order)
+    cancelled_lines = set(
+        order.lines.filter(status=LineStatus.CANCELLED).values_list("pk", flat=True)
+    )
+    owed_for_lines = {
+        line_id: money.refundable(line_id)
+        for line_id in cancelled_lines
+        if money.refundable(line_id) > 0
+    }
+    if owed_for_lines:
         refunds.create_refund(
             order_id=order.pk,
-            amount=excess,
+            take=owed_for_lines,
+            reason=RefundReason.UNAVAILABLE,
+            due_date=due_day,
+            payment=payment,
+        )
+    if money.overpayment > 0:
+        refunds.create_refund(
+            order_id=order.pk,
+            take={EXCESS: money.overpayment},
             reason=RefundReason.OVERPAYMENT,
             due_date=due_day,
             payment=payment,
         )
+
+
+def _in_time(order: Order, payment: Payment | None) -> bool:
+    """R10, R12: did this payment (dated by its booking day) come in time to prevent the
+    cancellation? For lack of contact: booked by the contact deadline. For non-payment:
+    with the other payments booked by the due date, it pays the order in full."""
+    if payment is None:
+        return False
+    if order.cancel_reason == CancelReason.NO_CONTACT:
+        return rules.booked_in_time(payment.received_at, order.contact_deadline)
+    if order.cancel_reason == CancelReason.UNPAID:
+        in_time = [
+            p.amount
+            for p in order.payments.all()
+            if rules.booked_in_time(p.received_at, order.payment_due_at)
+        ]
+        return rules.booked_in_time(payment.received_at, order.payment_due_at) and (
+            money_sum(in_time) >= order.total
+        )
+    return False
+
+
+def _reinstated(order: Order, *, payment: Payment | None, at: datetime) -> bool:
+    """R10, R12: a payment booked in time arrived after the order was cancelled for lack of
+    contact or payment: the order runs again when all its goods are still in stock (they
+    are reserved again); otherwise it stays cancelled and the money comes back in full.
+    Staff see reinstated orders in the admin (filter "reinstated")."""
+    if not _in_time(order, payment):
+        return False
+    lines = list(
+        OrderLine.objects.filter(
+            order=order, status=LineStatus.CANCELLED, substitution_offered_at__isnull=True
+        ).order_by("pk")
+    )
+    products = lock_products_by_id(line.product_id for line in lines)
+    wanted: dict[int, int] = {}
+    for line in lines:
+        wanted[line.product_id] = (
+            wanted.get(line.product_id, 0) + line.quantity - line.released_quantity
+        )
+    if any(products[pid].stock < quantity for pid, quantity in wanted.items()):
+        return False
+    for pid, quantity in wanted.items():
+        products[pid].stock -= quantity
+    Product.objects.bulk_update(list(products.values()), ["stock"])
+    for line in lines:
+        line.reinstate()
+        line.save()
+    order.reinstate(at=at)
+    order.save()
+    # The cancellation's refunds not yet approved are dropped: the money pays the order.
+    for refund in (
+        Refund.objects.select_for_update()
+        .filter(order=order, status__in=[RefundStatus.PENDING, RefundStatus.READY])
+        .order_by("pk")
+    ):
+        refund.fail(reason="Order reinstated: a payment booked in time (R10, R12).", at=at)
+        refund.save()
+    ledger.recompute_ledger(order_ids=[order.pk])  # R28: retention of a running order again
+    return True

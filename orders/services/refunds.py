@@ -8,28 +8,31 @@ frees its amount again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
+from orders.calculations import EXCESS, FEE, MoneyAccount, Target
 from orders.models import (
     Order,
     Payment,
     PaymentMethod,
     Refund,
+    RefundAllocation,
     RefundDestination,
     RefundReason,
     RefundStatus,
+    RefundTarget,
 )
+from orders.services import account
 from orders.services.locks import lock_order
 from shop.errors import InvalidInput, Refused
-from shop.money import ZERO, to_money
+from shop.money import ZERO, money_sum, to_money
 from shop.selectors import today_in_riga
 
 REFUND_DAYS = 14  # calendar days, CRD Art 13 / T7.6, also used for other refunds
@@ -44,7 +47,7 @@ def normalise_iban(raw: str, *, field: str = "iban") -> str:
 
 
 def paid_total(order: Order) -> Decimal:
-    return to_money(order.payments.aggregate(s=Sum("amount"))["s"] or ZERO)
+    return account.received_total(order)
 
 
 def refunded_total(order: Order) -> Decimal:
@@ -69,11 +72,35 @@ def default_destination(order: Order) -> tuple[str, str]:
     return payment.payer_iban, payment.payer_name
 
 
+def card_payment_with_room(order: Order, amount: Decimal) -> Payment | None:
+    """R21 (CRD Art 13(1)): a card payment of the order that can still take `amount` back
+    (what was captured less what its refunds take), the latest first."""
+    for payment in order.payments.filter(method=PaymentMethod.CARD).order_by("-received_at", "-pk"):
+        taken = payment.refunds.committed_total()
+        if payment.amount - taken >= amount:
+            return payment
+    return None
+
+
+def spread(money: MoneyAccount, amount: Decimal) -> dict[Target, Decimal]:
+    """A refund that names no target (staff): taken from the overpayment first, then the
+    lines last paid for, the fee last."""
+    order = [EXCESS, *reversed([t for t in money.targets() if t not in (FEE, EXCESS)]), FEE]
+    left, take = to_money(amount), {}
+    for target in order:
+        share = min(left, money.refundable(target))
+        if share > 0:
+            take[target] = share
+            left -= share
+    return take
+
+
 def create_refund(
     *,
     order_id: int,
-    amount: Decimal,
     reason: RefundReason | str,
+    take: Mapping[Target, Decimal] | None = None,
+    amount: Decimal | None = None,
     due_date: date | None = None,
     iban: str | None = None,
     account_holder: str | None = None,
@@ -81,40 +108,43 @@ def create_refund(
     payment: Payment | None = None,
     note: str = "",
 ) -> Refund:
-    """Create a refund under the order's row lock; never more than what was paid.
+    """Create a refund under the order's row lock (R32): `take` says how much comes from
+    each target of the order's money account (a line id, FEE or EXCESS); a plain `amount`
+    (staff) is spread over the account. Never more than a target holds: refused.
 
-    Without an explicit IBAN the money goes back to the account it came from (T4.3) or,
-    for a card payment, to the card.
+    R21 (CRD Art 13(1)): back the way the money came. A card payment that can take it
+    back: the card; otherwise the bank account the money came from; another account only
+    when the customer names one (`iban`).
     """
-    amount = to_money(amount)
-    if amount <= 0:
-        raise InvalidInput.single("amount", "not_positive", "A refund must be positive.")
+    if take is None and amount is None:
+        raise InvalidInput.single("amount", "required", "Say how much to refund.")
     with transaction.atomic():
         order = lock_order(order_id)
-        paid = paid_total(order)
-        refunded = refunded_total(order)
-        if refunded + amount > paid:
-            raise Refused(
-                "refund_exceeds_paid",
-                "The refunds of this order would exceed what was paid.",
-                paid=str(paid),
-                refunded=str(refunded),
-                requested=str(amount),
-                available=str(paid - refunded),
-            )
+        money = account.money_account(order)
+        if take is None:
+            amount = to_money(amount)
+            if amount <= 0:
+                raise InvalidInput.single("amount", "not_positive", "A refund must be positive.")
+            take = spread(money, amount)
+            if money_sum(take.values()) < amount:
+                raise _exceeds(order, money, amount)
+        take = {target: to_money(value) for target, value in take.items() if to_money(value)}
+        amount = money_sum(take.values())
+        if amount <= 0 or any(value < 0 for value in take.values()):
+            raise InvalidInput.single("amount", "not_positive", "A refund must be positive.")
+        if money.over_limit(take):
+            raise _exceeds(order, money, amount, over=money.over_limit(take))
         destination = RefundDestination.IBAN
         if iban:
             iban = normalise_iban(iban)
-        elif payment is not None and payment.method == PaymentMethod.CARD:
-            destination = RefundDestination.CARD
-            iban = ""
         else:
-            card_payment = order.payments.filter(method=PaymentMethod.CARD).first()
-            bank_iban, bank_holder = default_destination(order)
-            if card_payment is not None and not bank_iban:
-                destination, payment, iban = RefundDestination.CARD, card_payment, ""
+            if payment is None or payment.method != PaymentMethod.CARD:
+                payment = card_payment_with_room(order, amount)
+            if payment is not None and payment.method == PaymentMethod.CARD:
+                destination, iban = RefundDestination.CARD, ""
             else:
-                iban = bank_iban
+                payment = None
+                iban, bank_holder = default_destination(order)
                 account_holder = account_holder or bank_holder
         now = timezone.now()
         refund = Refund(
@@ -134,7 +164,25 @@ def create_refund(
             refund = _create_in_state(refund, RefundStatus.PENDING)
         else:
             refund.save()
+        rows = account.allocation_rows(take)
+        for row in rows:
+            row.refund = refund
+        RefundAllocation.objects.bulk_create(rows)
     return refund
+
+
+def _exceeds(order: Order, money: MoneyAccount, amount: Decimal, over=None) -> Refused:
+    facts = {
+        "paid": str(money.received),
+        "refunded": str(money.refunded_total),
+        "requested": str(amount),
+        "available": str(money.refundable_total),
+    }
+    if over:
+        facts["over"] = {str(target): str(left) for target, left in over.items()}
+    return Refused(
+        "refund_exceeds_paid", "The refunds of this order would exceed what was paid.", **facts
+    )
 
 
 def _create_in_state(refund: Refund, status: str) -> Refund:
@@ -155,7 +203,13 @@ def release_refund(*, refund_id: int) -> Refund:
     return refund
 
 
-def reduce_refund(*, refund_id: int, amount: Decimal, note: str = "") -> Refund:
+def reduce_refund(
+    *,
+    refund_id: int,
+    amount: Decimal,
+    note: str = "",
+    keep: Mapping[Target, Decimal] | None = None,
+) -> Refund:
     """R22: lower a refund not yet approved (deductions or rejections found when the
     returned goods are inspected). Lowered to nothing, the refund is dropped: it fails
     with the note as its reason and its amount is free again. Never raises the amount."""
@@ -180,10 +234,36 @@ def reduce_refund(*, refund_id: int, amount: Decimal, note: str = "") -> Refund:
         if amount <= 0:
             refund.fail(reason=(note or "Nothing to refund.")[:300], at=timezone.now())
         else:
+            _lower_allocations(refund, keep=keep, total=amount)
             refund.amount = amount
             refund.note = (note or refund.note)[:300]
         refund.save()
     return refund
+
+
+def _lower_allocations(
+    refund: Refund, *, keep: Mapping[Target, Decimal] | None, total: Decimal
+) -> None:
+    """R32 with R22: what the lowered refund still takes from each target. `keep` names it
+    per target; without it, the cut comes off the fee first, then the lines last taken."""
+    rows = list(refund.allocations.order_by("-pk"))
+    for row in rows if keep is not None else []:
+        target = row.line_id if row.target == RefundTarget.LINE else row.target
+        row.amount = min(row.amount, to_money(keep.get(target, ZERO)))
+    excess = money_sum(row.amount for row in rows) - total
+    rows.sort(key=lambda row: (row.target != RefundTarget.FEE, -row.pk))
+    for row in rows:
+        cut = min(excess, row.amount)
+        row.amount -= cut
+        excess -= cut
+    if excess < 0:
+        raise Refused(
+            "refund_increase",
+            "A refund can only be lowered here.",
+            amount=str(refund.amount),
+            requested=str(total),
+        )
+    RefundAllocation.objects.bulk_update(rows, ["amount"])
 
 
 ACCOUNT_EDITABLE_STATUSES = (RefundStatus.PENDING, RefundStatus.READY)

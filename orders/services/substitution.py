@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from delivery.rules import delivery_fee
 from orders import emails
+from orders.calculations import EXCESS, Target
 from orders.models import (
     InvoiceKind,
     LineStatus,
@@ -23,7 +25,7 @@ from orders.models import (
     OrderStatus,
     RefundReason,
 )
-from orders.services import refunds
+from orders.services import account, refunds
 from orders.services.invoicing import issue_credit_note, issue_invoice_correction
 from orders.services.lifecycle import cancel_order, release_stock
 from orders.services.locks import lock_order, lock_products_by_id
@@ -134,7 +136,7 @@ def _accept(order: Order, line: OrderLine, at: datetime) -> OrderLine:
         issue_invoice_correction(order=order, corrects=original, rows=rows)
     elif difference < 0:
         issue_credit_note(order=order, corrects=original, rows=rows)
-        _refund_if_paid(order, -difference, at)
+        _refund_if_paid(order, EXCESS, at)
     return new_line
 
 
@@ -154,24 +156,31 @@ def _decline(order: Order, line: OrderLine, at: datetime) -> OrderLine:
         # No goods remain: cancel; everything paid, delivery fee included, comes back.
         cancel_order(order_id=order.pk, reason="unavailable", at=at)
         return line
-    _refund_if_paid(order, line.line_total, at)
+    _refund_if_paid(order, line.pk, at)
     return line
 
 
 def _change_goods_total(order: Order, difference) -> None:
+    """R13 with R6: the goods total moves by `difference`; the fee is judged again against
+    the threshold of the order's own tariff, and only ever lowered: a customer never pays
+    more for delivery because the shop could not supply what was ordered."""
     order.goods_total = to_money(order.goods_total + difference)
+    tariff = order.tariff
+    fee = delivery_fee(goods_total=order.goods_total, fee=tariff.fee, free_above=tariff.free_above)
+    order.delivery_fee = min(order.delivery_fee, fee)
     order.total = order.goods_total + order.delivery_fee
-    order.save(update_fields=["goods_total", "total"])
+    order.save(update_fields=["goods_total", "delivery_fee", "total"])
 
 
-def _refund_if_paid(order: Order, amount, at: datetime) -> None:
-    """Refund what was paid beyond the new total, at most `amount` (R13)."""
-    available = refunds.refundable_balance(order) - order.total
-    amount = min(to_money(amount), available)
+def _refund_if_paid(order: Order, target: Target, at: datetime) -> None:
+    """R13 with R32: give back what the order's account holds for `target` (a declined
+    line, or EXCESS: the part of the payment a cheaper substitute no longer needs)."""
+    money = account.money_account(order)
+    amount = money.refundable(target)
     if amount > 0:
         refunds.create_refund(
             order_id=order.pk,
-            amount=amount,
+            take={target: amount},
             reason=RefundReason.UNAVAILABLE,
             due_date=riga_date(at) + timedelta(days=DECLINE_REFUND_DAYS),
         )

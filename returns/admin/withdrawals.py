@@ -66,8 +66,10 @@ class StaffWithdrawalForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
         help_text=_("One per row: SKU and quantity, e.g. “KEU-001 1”. Empty: the whole order."),
     )
-    iban = forms.CharField(label=_("IBAN for the refund"), max_length=64)
-    account_holder = forms.CharField(label=_("Account holder"), max_length=140)
+    # R17, R21: only when the customer named another account; otherwise the refund goes
+    # back the way the money came.
+    iban = forms.CharField(label=_("IBAN for the refund"), max_length=64, required=False)
+    account_holder = forms.CharField(label=_("Account holder"), max_length=140, required=False)
     reason = forms.CharField(
         label=_("Reason given (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )

@@ -50,8 +50,19 @@ class WithdrawalInSerializer(serializers.Serializer):
         max_length=200,
         help_text="Lines and quantities withdrawn; empty (or left out): the whole order.",
     )
-    iban = serializers.CharField(max_length=64, help_text="R17: checked with MOD-97.")
-    account_holder = serializers.CharField(max_length=140)
+    iban = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=(
+            "R17, R21: only when the refund cannot go back the way the money came or the "
+            "customer wants it on another account; checked with MOD-97."
+        ),
+    )
+    account_holder = serializers.CharField(
+        max_length=140, required=False, allow_blank=True, default=""
+    )
     reason = serializers.CharField(
         max_length=2000,
         required=False,

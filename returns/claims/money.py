@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders.models import RefundReason
+from orders.services.account import money_account
 from orders.services.refunds import create_refund
 from returns.claims import rules as claim_rules
 from returns.claims.decisions import (
@@ -30,7 +31,6 @@ from returns.claims.decisions import (
     require_reason,
 )
 from returns.claims.receiving import check_choice
-from returns.claims.selectors import paid_back_per_order_line
 from returns.models.claims import Claim, ClaimLine, DecisionKind, ObstacleKind
 from shop.calendar import riga_date
 from shop.errors import InvalidInput, Refused
@@ -71,18 +71,38 @@ def _check_hierarchy(claim: Claim, kind: str) -> None:
         )
 
 
-def _refund(claim: Claim, *, amount: Decimal, note: str, now: datetime):
-    if amount <= 0:
+def _paid_back(claim: Claim, lines: list[ClaimLine]) -> dict[int, Decimal]:
+    """R24 with R32: what is no longer left of each claimed order line's payment, counting
+    every refund that took from the line (withdrawals, earlier claims, R13), not only claim
+    refunds; a line never gives back more than was paid for it (the order is locked)."""
+    money = money_account(claim.order)
+    return {
+        line.order_line_id: line.order_line.line_total - money.refundable(line.order_line_id)
+        for line in lines
+    }
+
+
+def _refund(claim: Claim, *, take: dict[int, Decimal], note: str, now: datetime):
+    take = {line_id: amount for line_id, amount in take.items() if amount > 0}
+    if not take:
         return None
     return create_refund(
         order_id=claim.order_id,
-        amount=amount,
+        take=take,
         reason=RefundReason.CONFORMITY,
         due_date=claim_rules.claim_refund_due_date(riga_date(now)),
         iban=claim.refund_iban or None,
         account_holder=claim.refund_account_holder or None,
         note=note[:300],
     )
+
+
+def _per_order_line(lines: list[ClaimLine], amounts: dict[int, Decimal]) -> dict[int, Decimal]:
+    """Claim line amounts summed per order line: what the refund takes from each (R32)."""
+    take: dict[int, Decimal] = {}
+    for line in lines:
+        take[line.order_line_id] = take.get(line.order_line_id, ZERO) + amounts.get(line.pk, ZERO)
+    return take
 
 
 def decide_price_reduction(
@@ -116,7 +136,7 @@ def decide_price_reduction(
                 "amounts", "required", _("Give the amount of the price reduction.")
             )
         lines = list(claim.lines.select_related("order_line").order_by("pk"))
-        paid_back = paid_back_per_order_line(line.order_line_id for line in lines)
+        paid_back = _paid_back(claim, lines)
         details = []
         for line in lines:
             amount = per_line.get(line.pk, ZERO)
@@ -142,7 +162,10 @@ def decide_price_reduction(
         claim.save()
         ClaimLine.objects.bulk_update(lines, ["refund_amount"])
         refund = _refund(
-            claim, amount=total, note=f"Conformity claim #{claim.pk}: price reduction", now=now
+            claim,
+            take=_per_order_line(lines, {line.pk: per_line.get(line.pk, ZERO) for line in lines}),
+            note=f"Conformity claim #{claim.pk}: price reduction",
+            now=now,
         )
         record_decision(
             claim,
@@ -189,8 +212,9 @@ def decide_termination(
         _check_hierarchy(claim, DecisionKind.TERMINATION)
         per_line = _money_per_line(allowances or {}, claim, "allowances")
         lines = list(claim.lines.select_related("order_line").order_by("pk"))
-        paid_back = paid_back_per_order_line(line.order_line_id for line in lines)
+        paid_back = _paid_back(claim, lines)
         details = []
+        amounts: dict[int, Decimal] = {}
         for line in lines:
             allowance = per_line.get(line.pk, ZERO)
             price = claim_rules.goods_price(
@@ -215,6 +239,7 @@ def decide_termination(
             )
             line.allowance = allowance
             line.refund_amount = to_money(line.refund_amount + amount)
+            amounts[line.pk] = amount
             details.append(
                 {
                     "sku": line.order_line.sku,
@@ -229,7 +254,10 @@ def decide_termination(
         claim.save()
         ClaimLine.objects.bulk_update(lines, ["allowance", "refund_amount"])
         refund = _refund(
-            claim, amount=total, note=f"Conformity claim #{claim.pk}: termination", now=now
+            claim,
+            take=_per_order_line(lines, amounts),
+            note=f"Conformity claim #{claim.pk}: termination",
+            now=now,
         )
         record_decision(
             claim,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from decimal import Decimal
-
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import Prefetch, QuerySet
 
 from returns.models.claims import (
     OPEN_CLAIM_STATUSES,
@@ -14,7 +11,6 @@ from returns.models.claims import (
     ClaimLine,
     ClaimPhoto,
 )
-from shop.money import ZERO, to_money
 
 
 def open_claims() -> QuerySet[Claim]:
@@ -47,14 +43,3 @@ def claim_with_details() -> QuerySet[Claim]:
             queryset=ClaimDecision.objects.select_related("refund").order_by("decided_at", "pk"),
         ),
     )
-
-
-def paid_back_per_order_line(order_line_ids: Iterable[int]) -> dict[int, Decimal]:
-    """R24: what claims have already paid back for each order line (price reductions and
-    terminations), for the cap across several claims on the same line."""
-    rows = (
-        ClaimLine.objects.filter(order_line_id__in=list(order_line_ids))
-        .values("order_line_id")
-        .annotate(total=Sum("refund_amount"))
-    )
-    return {row["order_line_id"]: to_money(row["total"] or ZERO) for row in rows}

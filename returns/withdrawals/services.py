@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from orders.calculations import FEE
 from orders.models import (
     AWAITING_PAYMENT,
     OPEN_REFUND_STATUSES,
@@ -38,7 +39,8 @@ from orders.models import (
     RefundStatus,
 )
 from orders.services import refunds
-from orders.services.lifecycle import cancel_order, release_stock
+from orders.services.account import money_account
+from orders.services.lifecycle import cancel_order, release_units
 from orders.services.locks import lock_order
 from returns import rules
 from returns.models import (
@@ -51,7 +53,7 @@ from returns.models import (
 )
 from returns.withdrawals import emails, proof, shipping
 from shop.errors import InvalidInput, Refused
-from shop.money import ZERO, to_money
+from shop.money import ZERO, money_sum, to_money
 from shop.selectors import latvian_calendar
 
 # Two identical statements for one order within this window are one statement (a double
@@ -215,8 +217,8 @@ def receive_withdrawal(
     *,
     order_id: int,
     lines: Sequence[RequestedLine],
-    iban: str,
-    account_holder: str,
+    iban: str = "",
+    account_holder: str = "",
     reason: str = "",
     channel: str,
     received_at: datetime | None = None,
@@ -234,10 +236,10 @@ def receive_withdrawal(
         raise InvalidInput.single("received_at", "naive", "The time needs a time zone.")
     if received_at > now + CLOCK_SKEW:
         raise InvalidInput.single("received_at", "in_future", "The time is in the future.")
-    iban = _checked_iban(iban)
+    # R17, R21: an account only when the customer names one; the refund goes back the way
+    # the money came otherwise (the card, or the account the bank payment came from).
+    iban = _checked_iban(iban) if (iban or "").strip() else ""
     account_holder = " ".join((account_holder or "").split())[:140]
-    if not account_holder:
-        raise InvalidInput.single("account_holder", "required", "The account holder is required.")
     reason = (reason or "").strip()[:2000]
     requested = _requested(lines)
     fingerprint = _fingerprint(order_id, requested, iban, account_holder, reason)
@@ -270,11 +272,11 @@ def receive_withdrawal(
             earlier=earlier,
             ordered={line.pk: line.quantity for line in order_lines},
         )
-        amount = rules.withdrawal_refund_amount(
-            lines=[
-                rules.WithdrawnLine(lines_by_id[line_id].unit_price, quantity)
+        take = refund_take(
+            {
+                line_id: (lines_by_id[line_id].unit_price, quantity, ZERO, False)
                 for line_id, quantity in chosen.items()
-            ],
+            },
             delivery_fee=order.delivery_fee,
             covers_whole_order=covers,
         )
@@ -284,8 +286,9 @@ def receive_withdrawal(
                 "partial_withdrawal_before_payment",
                 "Before the invoice is paid, only the whole order can be withdrawn from.",
             )
-        # Never more than what was paid and not refunded yet (an unpaid order: nothing).
-        amount = min(amount, max(refunds.refundable_balance(order), ZERO))
+        # R32: never more than what each line and the fee hold (an unpaid order: nothing).
+        take = money_account(order).capped(take)
+        amount = money_sum(take.values())
 
         withdrawal = Withdrawal(
             order=order,
@@ -321,11 +324,11 @@ def receive_withdrawal(
         if amount > 0:
             withdrawal.refund = refunds.create_refund(
                 order_id=order.pk,
-                amount=amount,
+                take=take,
                 reason=RefundReason.WITHDRAWAL,
                 due_date=withdrawal.refund_due_date,
-                iban=iban,
-                account_holder=account_holder,
+                iban=iban or None,
+                account_holder=account_holder or None,
                 hold=dispatched,  # R21: held until the goods or the proof come back
                 note=f"Withdrawal #{withdrawal.pk}",
             )
@@ -342,24 +345,13 @@ def _stop_before_dispatch(
 ) -> None:
     """R16 (CRD Art 9(3)): the goods have not left. The whole order: the shipment not yet
     registered is stopped and the order cancelled (nothing more to refund: the withdrawal's
-    refund covers it). Part of it: the lines withdrawn in full are cancelled and their stock
-    released; a part of a line's quantity stays on the line (staff see the withdrawal)."""
+    refund covers it). Part of it: the units withdrawn do not ship and their stock is
+    released; a line withdrawn from in full is cancelled."""
     if covers:
         shipping.stop_unregistered_shipments(order_id=order.pk)
         cancel_order(order_id=order.pk, reason=CancelReason.CUSTOMER, at=at)
         return
-    full = [
-        line
-        for line in OrderLine.objects.filter(pk__in=list(chosen), status=LineStatus.ORDERED)
-        if chosen[line.pk] + earlier.get(line.pk, 0) >= line.quantity
-    ]
-    release_stock(full)
-    for line in full:
-        line.cancel(at=at)
-        line.save()
-
-
-# --- The goods coming back (R20, R21) ----------------------------------------------------------
+    release_units(order_id=order.pk, units=chosen, at=at)
 
 
 def _lock(withdrawal_id: int) -> Withdrawal:
@@ -527,33 +519,68 @@ def inspect_withdrawal(
             line.save()
         withdrawal.complete_inspection(at=at, by=by)
         final = inspected_amount(withdrawal, lines)
-        _settle_refund(withdrawal, final)
+        _settle_refund(withdrawal, final, keep=inspected_take(withdrawal, lines))
         withdrawal.save()
     return withdrawal
 
 
-def inspected_amount(withdrawal: Withdrawal, lines: list[WithdrawalLine]) -> Decimal:
-    """R21 with R22: the refund after inspection; every line rejected: nothing at all."""
-    if all(line.outcome == InspectionOutcome.REJECTED for line in lines):
-        return ZERO
-    amount = rules.withdrawal_refund_amount(
-        lines=[
-            rules.WithdrawnLine(
+def refund_take(
+    lines: dict[int, tuple[Decimal, int, Decimal, bool]],
+    *,
+    delivery_fee: Decimal,
+    covers_whole_order: bool,
+) -> dict:
+    """R21 with R32: what a withdrawal's refund takes from each order line and the fee.
+    `lines`: order line id -> (unit price, quantity, deduction, rejected). The amounts are
+    `rules.withdrawal_refund_amount`'s, per target."""
+    take: dict = {}
+    for line_id, (unit_price, quantity, deduction, rejected) in lines.items():
+        take[line_id] = rules.withdrawal_refund_amount(
+            lines=[
+                rules.WithdrawnLine(unit_price, quantity, deduction=deduction, rejected=rejected)
+            ],
+            delivery_fee=ZERO,
+            covers_whole_order=False,
+        )
+    if covers_whole_order:
+        take[FEE] = to_money(delivery_fee)
+    return take
+
+
+def inspected_take(withdrawal: Withdrawal, lines: list[WithdrawalLine]) -> dict:
+    """R21 with R22: what the refund takes from each line and the fee after inspection.
+    The fee comes back only when the goods accepted, with earlier withdrawals, cover the
+    whole contract: a rejected line (a sealed hygiene product unsealed, goods not returned)
+    leaves part of the contract standing, and the fee with it."""
+    rejected = any(line.outcome == InspectionOutcome.REJECTED for line in lines) or (
+        WithdrawalLine.objects.filter(
+            withdrawal__order_id=withdrawal.order_id, outcome=InspectionOutcome.REJECTED
+        )
+        .exclude(withdrawal=withdrawal)
+        .exists()
+    )
+    return refund_take(
+        {
+            line.order_line_id: (
                 line.unit_price,
                 line.quantity,
-                deduction=line.deduction,
-                rejected=line.outcome == InspectionOutcome.REJECTED,
+                line.deduction,
+                line.outcome == InspectionOutcome.REJECTED,
             )
             for line in lines
-        ],
+        },
         delivery_fee=withdrawal.order.delivery_fee,
-        covers_whole_order=withdrawal.includes_delivery_fee,
+        covers_whole_order=withdrawal.includes_delivery_fee and not rejected,
     )
-    # Never more than was set aside when the statement arrived (what had been paid).
-    return min(amount, withdrawal.refund_amount)
 
 
-def _settle_refund(withdrawal: Withdrawal, final: Decimal) -> None:
+def inspected_amount(withdrawal: Withdrawal, lines: list[WithdrawalLine]) -> Decimal:
+    """R21 with R22: the refund after inspection; every line rejected: nothing at all.
+    Never more than was set aside when the statement arrived (what had been paid)."""
+    return min(money_sum(inspected_take(withdrawal, lines).values()), withdrawal.refund_amount)
+
+
+def _settle_refund(withdrawal: Withdrawal, final: Decimal, keep: dict | None = None) -> None:
     refund = withdrawal.refund
     if refund is not None:
         refund = Refund.objects.get(pk=refund.pk)
@@ -562,6 +589,7 @@ def _settle_refund(withdrawal: Withdrawal, final: Decimal) -> None:
             refund = refunds.reduce_refund(
                 refund_id=refund.pk,
                 amount=final,
+                keep=keep,
                 note=f"Withdrawal #{withdrawal.pk}: after inspection (R22)",
             )
         if refund.status == RefundStatus.PENDING:

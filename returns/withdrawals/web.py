@@ -49,12 +49,17 @@ def _with_token(url: str, token: str) -> str:
 class WithdrawalForm(forms.Form):
     """The lines to choose (all of what is left, by default), the IBAN and the holder."""
 
+    # R17, R21: optional. The refund goes back the way the money came (the card, or the
+    # account the bank payment came from) unless the customer names another account.
     iban = forms.CharField(
         label=gettext_lazy("IBAN for the refund"),
         max_length=64,
+        required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    account_holder = forms.CharField(label=gettext_lazy("Account holder"), max_length=140)
+    account_holder = forms.CharField(
+        label=gettext_lazy("Account holder"), max_length=140, required=False
+    )
     reason = forms.CharField(
         label=gettext_lazy("Reason (optional, not required)"),
         max_length=2000,
@@ -82,6 +87,8 @@ class WithdrawalForm(forms.Form):
 
     def clean_iban(self):
         raw = self.cleaned_data["iban"]
+        if not raw.strip():
+            return ""
         try:
             return refunds.normalise_iban(raw)
         except InvalidInput as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -34,7 +34,7 @@ from orders.models import (
 )
 from orders.services import bank
 from orders.services.lifecycle import cancel_order
-from shop.calendar import RIGA
+from shop.calendar import RIGA, end_of_day, riga_date
 from shop.models import OutboxMessage
 from tests.factories import place_test_order
 
@@ -567,7 +567,11 @@ def test_r10_money_after_an_unpaid_cancellation_is_refunded_in_full(tmp_path):
     """R10: money that arrives after the order was cancelled as unpaid is refunded in full."""
     order, invoice_number = new_order()
     cancel_order(order_id=order.pk, reason="unpaid")
-    result = import_entries(tmp_path, [Entry("12.00", remittance=invoice_number)])
+    late = riga_date(order.payment_due_at) + timedelta(days=1)  # booked after the due date
+    with time_machine.travel(end_of_day(late), tick=False):
+        result = import_entries(
+            tmp_path, [Entry("12.00", remittance=invoice_number, booking_date=late)]
+        )
     assert result.matched == 1
     order = reload(order)
     assert order.status == OrderStatus.CANCELLED
@@ -583,7 +587,9 @@ def test_r12_money_after_a_no_contact_cancellation_is_refunded_without_the_fee(t
     order, invoice_number = new_order()
     assert order.delivery_fee == Decimal("2.00")
     cancel_order(order_id=order.pk, reason="no_contact")
-    import_entries(tmp_path, [Entry("12.00", remittance=invoice_number)])
+    late = riga_date(order.contact_deadline) + timedelta(days=1)  # booked after the deadline
+    with time_machine.travel(end_of_day(late), tick=False):
+        import_entries(tmp_path, [Entry("12.00", remittance=invoice_number, booking_date=late)])
     refund = Refund.objects.get(order=order)
     assert refund.amount == Decimal("10.00")
     assert refund.reason == RefundReason.NO_CONTACT

@@ -12,10 +12,12 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import stripe
+import time_machine
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
@@ -342,7 +344,10 @@ def test_r10_card_money_for_a_cancelled_order_goes_back_to_the_card(api_client, 
     order, _token = place()
     cancel_order(order_id=order.pk, reason="unpaid")
 
-    post_event(api_client, event("payment_intent.succeeded", intent_object(order, 1200)))
+    # Paid after the due date (a payment booked in time would reinstate the order, R10).
+    late = order.payment_due_at + timedelta(days=1)
+    with time_machine.travel(late, tick=False):
+        post_event(api_client, event("payment_intent.succeeded", intent_object(order, 1200)))
 
     refund = Refund.objects.get(order=order)
     assert (refund.amount, refund.destination) == (Decimal("12.00"), RefundDestination.CARD)

@@ -48,31 +48,38 @@ def pay(order: Order, amount: str, at: datetime, iban: str = "LV80BANK0000435195
 
 
 @pytest.mark.parametrize(
-    ("placed", "deadline_day"),
+    ("placed", "deadline_day", "grace_day"),
     [
-        # Fri 13 Nov 2026: Mon 16, Tue 17, (Wed 18 holiday), Thu 19.
-        (riga(2026, 11, 13, 10, 0), riga(2026, 11, 19)),
-        # Tue 22 Dec 2026: Wed 23, (24-27 off), Mon 28, Tue 29.
-        (riga(2026, 12, 22, 15, 30), riga(2026, 12, 29)),
+        # Fri 13 Nov 2026: Mon 16, Tue 17, (Wed 18 holiday), Thu 19; statements of Fri 20.
+        (riga(2026, 11, 13, 10, 0), riga(2026, 11, 19), riga(2026, 11, 20)),
+        # Tue 22 Dec 2026: Wed 23, (24-27 off), Mon 28, Tue 29; statements of Wed 30.
+        (riga(2026, 12, 22, 15, 30), riga(2026, 12, 29), riga(2026, 12, 30)),
     ],
 )
-def test_r12_cancelled_one_minute_after_the_contact_deadline_not_before(placed, deadline_day):
-    """R12 (T3.4): no contact by the end of the 3rd working day after placement: cancelled."""
+def test_r12_cancelled_one_minute_after_the_statement_grace_not_before(
+    placed, deadline_day, grace_day
+):
+    """R12 (T3.4): no contact by the end of the 3rd working day after placement: cancelled,
+    once the next working day's bank statements could have shown a payment booked by then
+    (SHOP_STATEMENT_GRACE_WORKING_DAYS = 1; the deadline shown does not move)."""
     order = place_at(placed)
     end = deadline_day.replace(hour=23, minute=59, second=59, microsecond=999999)
     assert order.contact_deadline == end
+    grace_end = grace_day.replace(hour=23, minute=59, second=59, microsecond=999999)
 
-    run_at(end - timedelta(minutes=1))
+    run_at(end + timedelta(minutes=1))
+    run_at(grace_end - timedelta(minutes=1))
     order.refresh_from_db()
     assert order.status == OrderStatus.PLACED
 
-    report = run_at(end + timedelta(minutes=1))
+    report = run_at(grace_end + timedelta(minutes=1))
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
     assert order.cancel_reason == "no_contact"
+    assert order.contact_deadline == end
     assert report["no_contact"] == 1
     assert Product.objects.get(sku="KEU-001").stock == 100  # R8: stock released
-    assert run_at(end + timedelta(minutes=2))["no_contact"] == 0  # idempotent
+    assert run_at(grace_end + timedelta(minutes=2))["no_contact"] == 0  # idempotent
 
 
 def test_r12_confirmed_order_is_not_cancelled_for_contact():
@@ -87,7 +94,7 @@ def test_r12_confirmed_order_is_not_cancelled_for_contact():
 def test_r12_late_payment_refunded_minus_the_delivery_fee():
     """R12 (T3.4): money arriving after a no-contact cancellation comes back without the fee."""
     order = place_at(riga(2026, 11, 13, 10, 0), lines=[("KEU-001", 2)])  # 20.00 + 2.00 fee
-    run_at(riga(2026, 11, 20, 0, 1))
+    run_at(riga(2026, 11, 21, 0, 1))  # deadline Thu 19 Nov, Friday's statements in
     pay(order, "22.00", riga(2026, 11, 23, 12, 0))
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
@@ -119,17 +126,17 @@ def test_r10_unpaid_at_the_end_of_the_due_date_is_cancelled_and_late_money_refun
         establish_contact(order_id=order.pk)
     pay(order, "10.00", riga(2026, 11, 17, 9, 0))  # partial
 
-    run_at(riga(2026, 11, 23, 23, 58))
+    run_at(riga(2026, 11, 24, 23, 58))  # Tuesday's statements may still bring a payment
     order.refresh_from_db()
     assert order.status == OrderStatus.CONFIRMED
 
-    run_at(riga(2026, 11, 24, 0, 1))
+    run_at(riga(2026, 11, 25, 0, 1))
     order.refresh_from_db()
     assert (order.status, order.cancel_reason) == (OrderStatus.CANCELLED, "unpaid")
     assert Product.objects.get(sku="KEU-001").stock == 100
     # The partial payment comes back in full, and so does money arriving later.
     assert [r.amount for r in order.refunds.all()] == [Decimal("10.00")]
-    pay(order, "12.00", riga(2026, 11, 25, 9, 0))
+    pay(order, "12.00", riga(2026, 11, 25, 9, 0))  # booked after the due date
     refunds = sorted(order.refunds.values_list("amount", "reason"))
     assert refunds == [
         (Decimal("10.00"), "unpaid_late_payment"),

@@ -162,3 +162,34 @@ def test_r13_staff_marks_a_line_unavailable_in_the_admin(client, staff_user):
     line.refresh_from_db()
     assert line.status == LineStatus.UNAVAILABLE
     assert line.substitute_product.sku == "C"
+
+
+def test_r13_finding13_dearer_substitute_after_payment_is_open_and_payable():
+    """R13 with R32 and R6: a dearer substitute accepted after payment leaves the
+    difference open (the API shows it, a bank payment of it is taken, not refunded as an
+    overpayment); the fee is judged again: over EUR 50.00 the delivery becomes free."""
+    from orders.selectors import order_summary
+
+    placed = paid_order([("A", 1), ("B", 1)], {"A": Decimal("25.00"), "B": Decimal("20.00")})
+    order = placed.order  # 45.00 + 2.00 fee, paid 47.00
+    line = order.lines.get(sku="B")
+    ProductFactory(sku="S", price=Decimal("28.00"), stock=5)
+    mark_line_unavailable(line_id=line.pk, substitute_sku="S")
+    decide_substitution(order_id=order.pk, line_id=line.pk, accept=True)
+    order.refresh_from_db()
+    assert (order.goods_total, order.delivery_fee, order.total) == (
+        Decimal("53.00"),
+        Decimal("0.00"),
+        Decimal("53.00"),
+    )
+    assert order_summary(order).amount_open == Decimal("6.00")
+    record_payment(
+        order_id=order.pk,
+        amount=Decimal("6.00"),
+        method="bank_transfer",
+        received_at=NOW,
+        payer_iban="LV80BANK0000435195001",
+    )
+    order.refresh_from_db()
+    assert order_summary(order).amount_open == Decimal("0.00")
+    assert not order.refunds.exists()

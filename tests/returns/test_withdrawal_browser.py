@@ -216,7 +216,8 @@ def test_clerk_inspects_approves_and_exports_the_sepa_file(live_server, page, sh
     withdrawal.refresh_from_db()
     assert withdrawal.status == WithdrawalStatus.REFUNDED
     refund = Refund.objects.get(pk=withdrawal.refund_id)
-    assert (refund.amount, refund.status) == (Decimal("19.50"), RefundStatus.READY)
+    # R21: the rejected hygiene product stays bought, so the fee stays charged (no 2.00).
+    assert (refund.amount, refund.status) == (Decimal("17.50"), RefundStatus.READY)
 
     page.goto(f"{live_server.url}/admin/orders/refund/?status__exact=ready")
     page.locator(f"input[name=_selected_action][value='{refund.pk}']").check()
@@ -233,6 +234,6 @@ def test_clerk_inspects_approves_and_exports_the_sepa_file(live_server, page, sh
     with page.expect_download() as download_info:
         page.locator("button[name=index]").click()
     sepa = Path(download_info.value.path()).read_text("utf-8")
-    assert IBAN in sepa and "19.50" in sepa
+    assert IBAN in sepa and "17.50" in sepa
     refund.refresh_from_db()
     assert refund.status == RefundStatus.SENT

@@ -294,7 +294,9 @@ def test_r22_unsealed_hygiene_product_rejected(clerk):
     )
     withdrawal.refresh_from_db()
     assert withdrawal.status == WithdrawalStatus.REFUNDED
-    assert withdrawal.refund.amount == Decimal("20.90")  # 18.90 + the 2.00 fee, not 24.20
+    # R21 (changed 2026-12-04): the fee comes back only when the goods ACCEPTED cover the
+    # whole contract; the rejected hygiene product stays bought, so the fee stays charged.
+    assert withdrawal.refund.amount == Decimal("18.90")
 
 
 def test_r22_everything_rejected_refunds_nothing(clerk):
