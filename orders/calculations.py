@@ -5,6 +5,11 @@ the delivery fee first (so that what the shop may keep of it, T3.4 and T5.4, is 
 paid first), then the lines the customer still takes, then the lines cancelled since
 (their money is owed back), and what is left over is an overpayment (T4.3). Every refund
 takes money from one or more of these places ("targets"), never more than each holds.
+
+Money a refund took from a target stays that target's: the refund is part of what was
+paid for it, whatever happens to the order later (a dearer substitute, a fee that falls
+away). Only the rest of the money received is spread again over what each target still
+charges (`account`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,28 @@ def allocate(received: Decimal, charges: Sequence[tuple[Target, Decimal]]) -> di
     return paid
 
 
+def account(
+    received: Decimal,
+    charges: Sequence[tuple[Target, Decimal]],
+    refunded: Mapping[Target, Decimal],
+    owed: Iterable[Target] = (),
+) -> MoneyAccount:
+    """R32: the account of an order that charges `charges` (in the order money covers
+    them), received `received`, and whose refunds took `refunded` from each target.
+    `owed`: the targets the customer still has to pay for (for `open_amount`)."""
+    refunded = {t: to_money(v) for t, v in refunded.items() if to_money(v)}
+    still = [(t, max(to_money(c) - refunded.get(t, ZERO), ZERO)) for t, c in charges]
+    rest = allocate(to_money(received) - sum(refunded.values(), ZERO), still)
+    paid = dict(rest)
+    for target, amount in refunded.items():
+        paid[target] = paid.get(target, ZERO) + amount
+    owed = set(owed)
+    open_amount = to_money(sum((charge - rest[t] for t, charge in still if t in owed), ZERO))
+    return MoneyAccount(
+        received=to_money(received), paid=paid, refunded=refunded, open_amount=open_amount
+    )
+
+
 @dataclass(frozen=True)
 class MoneyAccount:
     """An order's money: what was received, where it sits, and what refunds took.
@@ -48,6 +75,7 @@ class MoneyAccount:
     received: Decimal
     paid: Mapping[Target, Decimal]
     refunded: Mapping[Target, Decimal] = field(default_factory=dict)
+    open_amount: Decimal = ZERO  # R10, R13: still to pay for what the order charges
 
     def refundable(self, target: Target) -> Decimal:
         """What may still be given back from `target` (never negative)."""

@@ -33,7 +33,10 @@ def order_with_details() -> QuerySet[Order]:
     return Order.objects.select_related("terms_version", "parcel_machine").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.order_by("pk")),
         Prefetch("payments", queryset=Payment.objects.order_by("received_at", "pk")),
-        Prefetch("refunds", queryset=Refund.objects.order_by("created_at", "pk")),
+        Prefetch(
+            "refunds",
+            queryset=Refund.objects.order_by("created_at", "pk").prefetch_related("allocations"),
+        ),
         Prefetch("invoices", queryset=Invoice.objects.order_by("issued_at", "pk")),
     )
 
@@ -74,7 +77,7 @@ def order_summary(order: Order) -> OrderSummary:
         calendar = latvian_calendar()
         estimate = estimated_delivery(paid_on=riga_date(order.paid_at), calendar=calendar)
     # R32: what the charges still owed lack (a dearer R13 substitute after payment too).
-    open_amount = account.open_amount(order, order.lines.all(), paid)
+    open_amount = account.open_amount(order, order.lines.all(), paid, refunds)
     return OrderSummary(
         amount_paid=paid,
         amount_refunded=refunded,

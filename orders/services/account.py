@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from orders.calculations import EXCESS, FEE, MoneyAccount, Target, allocate
+from orders.calculations import EXCESS, FEE, MoneyAccount, Target, account
 from orders.models import (
     LineStatus,
     Order,
@@ -53,21 +53,20 @@ def owed_targets(order: Order, lines) -> set[Target]:
     return {FEE} | {line.pk for line in lines if line.status in TAKEN}
 
 
-def open_amount(order: Order, lines, received: Decimal) -> Decimal:
+def open_amount(order: Order, lines, received: Decimal, refunds) -> Decimal:
     """R10, R13 with R32: what the customer still has to pay: the charges still owed that
-    the money received does not cover (a dearer substitute after payment too)."""
-    charged = charges_of(order, lines)
-    paid = allocate(received, charged)
-    owed = owed_targets(order, lines)
-    return to_money(
-        sum((charge - paid[target] for target, charge in charged if target in owed), ZERO)
-    )
-
-
-def charges(order: Order) -> list[tuple[Target, Decimal]]:
-    return charges_of(
-        order, OrderLine.objects.filter(order=order).only("pk", "line_total", "status")
-    )
+    the money kept does not cover (a dearer substitute after payment too). `refunds`: the
+    order's refunds with their allocations prefetched (no queries)."""
+    refunded: dict[Target, Decimal] = {}
+    for refund in refunds:
+        if refund.status == RefundStatus.FAILED:
+            continue
+        for row in refund.allocations.all():
+            key = row.line_id if row.target == RefundTarget.LINE else row.target
+            refunded[key] = refunded.get(key, ZERO) + row.amount
+    return account(
+        received, charges_of(order, lines), refunded, owed=owed_targets(order, lines)
+    ).open_amount
 
 
 def received_total(order: Order) -> Decimal:
@@ -92,11 +91,12 @@ def refunded_per_target(order: Order) -> dict[Target, Decimal]:
 def money_account(order: Order) -> MoneyAccount:
     """R32: the order's account. Call it with the order locked when the answer decides a
     refund (`orders.services.locks.lock_order`)."""
-    received = received_total(order)
-    return MoneyAccount(
-        received=received,
-        paid=allocate(received, charges(order)),
-        refunded=refunded_per_target(order),
+    lines = list(OrderLine.objects.filter(order=order).only("pk", "line_total", "status"))
+    return account(
+        received_total(order),
+        charges_of(order, lines),
+        refunded_per_target(order),
+        owed=owed_targets(order, lines),
     )
 
 

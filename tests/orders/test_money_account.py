@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orders.calculations import EXCESS, FEE, MoneyAccount, allocate
+from orders.calculations import EXCESS, FEE, MoneyAccount, account, allocate
 from orders.models import PaymentMethod, Refund, RefundReason, RefundTarget
 from orders.services.account import money_account
 from orders.services.payments import record_payment
@@ -98,3 +98,30 @@ def test_r32_a_refund_never_takes_more_than_a_line_holds():
     assert (allocation.target, allocation.line_id) == (RefundTarget.LINE, first.pk)
     assert money_account(order).refundable(first.pk) == 0
     assert Refund.objects.filter(order=order).count() == 2
+
+
+@given(
+    received=cents,
+    charges=st.lists(cents, min_size=1, max_size=4),
+    later=st.lists(cents, min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_r32_money_refunded_stays_with_its_target_whatever_the_order_charges_later(
+    received, charges, later, data
+):
+    """R32: refunds taken from the account stay part of what was paid for their targets
+    when the charges change afterwards (a dearer R13 substitute, a fee that falls away):
+    per target refunded <= paid, and every cent received sits in exactly one place."""
+    keyed = [(FEE, charges[0]), *[(i, c) for i, c in enumerate(charges[1:], 1)]]
+    before = account(received, keyed, {})
+    refunded = {}
+    for target in [*before.targets()]:
+        refunded[target] = data.draw(
+            st.sampled_from([Decimal(0), before.refundable(target)]), label=str(target)
+        )
+    changed = [(t, later[i % len(later)]) for i, (t, _c) in enumerate(keyed)]
+    after = account(received, changed, refunded, owed=[t for t, _c in changed])
+    assert sum(after.paid.values()) == received
+    for target in after.targets():
+        assert after.refunded.get(target, 0) <= after.paid[target]
+    assert after.open_amount >= 0
