@@ -89,6 +89,7 @@ def test_production_settings_secure_cookies_hsts_and_tls():
         "ALLOWED_HOSTS": "shop.example.lv",
         "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
         "BEHIND_TLS_PROXY": "true",
+        "EMAIL_URL": "smtp+tls://shop:password@mail.example.lv:587",
     }
     names = [
         "DEBUG",
@@ -140,9 +141,11 @@ def test_hsts_header_and_secure_cookies_on_a_page(catalogue, settings):
     settings.CSRF_COOKIE_SECURE = True
     settings.SESSION_COOKIE_SECURE = True
     placed = place()
-    response = Client().get(
-        f"/orders/{placed['number']}/confirm/?token={placed['access_token']}", secure=True
-    )
+    browser = Client()
+    path = f"/orders/{placed['number']}/confirm/"
+    opened = browser.get(f"{path}?token={placed['access_token']}", secure=True)
+    assert opened.status_code == 303  # the link opens a page session
+    response = browser.get(path, secure=True)
     assert response.status_code == 200
     assert response["Strict-Transport-Security"] == ("max-age=31536000; includeSubDomains; preload")
     assert response["X-Frame-Options"] == "DENY"
@@ -179,10 +182,10 @@ def test_order_confirm_page_post_without_csrf_token_is_403(catalogue):
     assert forged.status_code == 403
     assert Order.objects.get(number=placed["number"]).status == OrderStatus.PLACED
 
-    page = browser.get(path)
+    page = browser.get(path, follow=True)  # the link opens a page session
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
     assert csrf, "the confirm form carries a CSRF token"
-    genuine = browser.post(path, {"token": placed["access_token"], "csrfmiddlewaretoken": csrf[1]})
+    genuine = browser.post(path.split("?")[0], {"csrfmiddlewaretoken": csrf[1]})
     assert genuine.status_code == 302
     assert Order.objects.get(number=placed["number"]).status == OrderStatus.CONFIRMED
 
