@@ -71,6 +71,9 @@ def open_order_page(request: HttpRequest, number: str) -> tuple[Order | None, Ht
     order = Order.objects.filter(number=number).first()
     token = request.GET.get("token") if request.method in ("GET", "HEAD") else None
     if order is None:
+        # The same work as a known order with a wrong token: no timing oracle.
+        if token:
+            links.open_link(Order(number=number), token)
         tokens.burn_secret_check(token)
         raise Http404("No such order.")
     if token:

@@ -96,8 +96,10 @@ _DUMMY_HASH = hashlib.sha256(b"no such secret").hexdigest()
 
 
 def burn_secret_check(secret: str | None) -> bool:
-    """The work of `secret_matches` against a hash nothing matches; always False."""
-    hmac.compare_digest(hash_secret(secret or ""), _DUMMY_HASH)
+    """The work of checking `secret` (when there is one, as `secret_matches` does)
+    against a hash nothing matches; always False."""
+    if secret:
+        hmac.compare_digest(hash_secret(secret), _DUMMY_HASH)
     return False
 
 

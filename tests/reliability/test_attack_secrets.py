@@ -361,6 +361,10 @@ def test_attack_unknown_order_number_costs_the_same_work_as_a_wrong_token():
             response = Client().get(f"/api/orders/{number}/", HTTP_X_ORDER_TOKEN="guess-123")
             assert response.status_code == 404
             assert calls == ["guess-123"], number
+            calls.clear()
+            response = Client().get(f"/orders/{number}/", {"token": "guess-123"})
+            assert response.status_code == 404
+            assert calls == ["guess-123"], number
 
 
 def test_console_email_backend_refused_in_production():
