@@ -408,3 +408,30 @@ def test_staff_revoke_the_links_of_an_order_in_the_admin():
     clerk.user_permissions.add(Permission.objects.get(codename="change_order"))
     client.post(changelist, action)
     assert Client().get(path_of(url)).status_code == 404
+
+
+def test_attack_rows_kept_before_the_fix_lose_their_links():
+    """Attack: R30 — the migration strikes the live links out of the outbox rows written
+    before the fix (sent ones), and seals the text of those still waiting to be sent."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("shop.migrations.0003_outbox_strike_links")
+    live = "Jūsu pasūtījums: http://127.0.0.1:8000/orders/AB12/?token=AB12:1tZ:secret-part"
+    sent = OutboxMessage.objects.create(
+        topic="email.send",
+        payload={"to": [EMAIL], "subject": "S", "body": live},
+        delivered_at=timezone.now(),
+    )
+    waiting = OutboxMessage.objects.create(
+        topic="email.send", payload={"to": [EMAIL], "subject": "S", "body": live}
+    )
+    migration.strike_links(apps, None)
+    sent.refresh_from_db()
+    waiting.refresh_from_db()
+    for row in (sent, waiting):
+        assert row.payload["body"] == f"Jūsu pasūtījums: {tokens.LINK_REMOVED}"
+        assert "secret-part" not in json.dumps(row.payload)
+    assert "sealed" not in sent.payload
+    assert json.loads(tokens.unseal(waiting.payload["sealed"])) == ["S", live]
