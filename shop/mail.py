@@ -25,6 +25,7 @@ when the email is sent, so the outbox row stays small.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ from django.utils import translation
 
 from shop import outbox, tokens
 from shop.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
 
 AttachmentBuilder = Callable[[int], tuple[str, bytes, str]]
 _attachment_builders: dict[str, AttachmentBuilder] = {}
@@ -120,7 +123,15 @@ def _kept(subject: str, body: str) -> tuple[str, str]:
 @outbox.handler("email.send")
 def send_email(payload: dict[str, Any], message: OutboxMessage) -> None:
     if "sealed" in payload:
-        subject, body = json.loads(tokens.unseal(payload["sealed"]))
+        try:
+            subject, body = json.loads(tokens.unseal(payload["sealed"]))
+        except tokens.InvalidLink:
+            # Sealed under a key no longer configured: what was said still goes out,
+            # without its links, rather than never.
+            logger.warning(
+                "outbox message %s: sealed text unreadable, sent without links", message.pk
+            )
+            subject, body = payload["subject"], payload["body"]
     elif "body" not in payload:
         # Rendered now, from the ids; kept in the row as the record of what was sent.
         context = _context_builders[payload["template"]](**payload["refs"])

@@ -15,7 +15,7 @@
   are cut out of log lines.
 - `seal()` / `unseal()`: a text kept only until it is used (an email waiting in the
   outbox), encrypted with Fernet (AES-CBC + HMAC, `cryptography`) under a key derived
-  from SECRET_KEY.
+  from SECRET_KEY (SECRET_KEY_FALLBACKS still open it).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import re
 import secrets
 from datetime import datetime
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core import signing
 from django.utils import timezone
@@ -132,9 +132,16 @@ def redact_query_tokens(text: str) -> str:
     return _TOKEN_HEADER.sub(r"\1[removed]", text)
 
 
-def _fernet() -> Fernet:
-    key = hashlib.sha256(f"shop.seal:{settings.SECRET_KEY}".encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+def _fernet() -> MultiFernet:
+    """Sealing under SECRET_KEY; opening under it or any of SECRET_KEY_FALLBACKS (a key
+    rotation does not lose the emails waiting in the outbox)."""
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return MultiFernet(
+        [
+            Fernet(base64.urlsafe_b64encode(hashlib.sha256(f"shop.seal:{key}".encode()).digest()))
+            for key in keys
+        ]
+    )
 
 
 def seal(text: str) -> str:

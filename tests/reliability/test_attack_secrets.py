@@ -435,3 +435,42 @@ def test_attack_rows_kept_before_the_fix_lose_their_links():
         assert "secret-part" not in json.dumps(row.payload)
     assert "sealed" not in sent.payload
     assert json.loads(tokens.unseal(waiting.payload["sealed"])) == ["S", live]
+
+
+def test_sealed_email_survives_a_secret_key_rotation(django_capture_on_commit_callbacks, settings):
+    """R19: an email waiting in the outbox while SECRET_KEY rotates is still sent with
+    its live link (the old key in SECRET_KEY_FALLBACKS); were the old key gone, it is
+    sent without its link rather than never."""
+    shop_ready()
+    order, _ = delivered_order([("KEU-001", 1), ("KEU-002", 1)])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        receive_withdrawal(
+            order_id=order.pk,
+            lines=[RequestedLine("KEU-001", 1)],
+            iban=IBAN,
+            account_holder=HOLDER,
+            channel="api",
+        )
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "rotated-" + "k" * 50
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    mail.outbox.clear()
+    for callback in callbacks:
+        callback()
+    (email,) = mail.outbox
+    assert "/withdrawals/" in email.body and "token=" in email.body
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        receive_withdrawal(
+            order_id=order.pk,
+            lines=[RequestedLine("KEU-002", 1)],
+            iban=IBAN,
+            account_holder=HOLDER,
+            channel="api",
+        )
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "rotated-again-" + "k" * 50, []
+    mail.outbox.clear()
+    for callback in callbacks:
+        callback()
+    (email,) = mail.outbox
+    assert tokens.LINK_REMOVED in email.body and "KEU-002" in email.body
