@@ -20,7 +20,7 @@ def _base(order) -> dict:
     return {
         "order": order,
         "shop": settings.SHOP,
-        "order_url": links.order_url(order.number),
+        "order_url": links.order_url(order),
         "site_url": settings.SITE_URL,
     }
 

@@ -1,11 +1,14 @@
-"""Keep the log redaction effective everywhere (R26 house rule: no emails, phone numbers or
-IBANs in log lines; see shop.logging.RedactPersonalDataFilter).
+"""Keep the log redaction effective everywhere (R26 house rule: no emails, phone numbers,
+IBANs or bearer tokens in log lines; see shop.logging.RedactPersonalDataFilter, which also
+cuts the values of `token=` parameters out of request lines).
 
 The filter sits on the root "console" handler (shop.settings.LOGGING), but some loggers
 write through handlers of their own and never reach it: Django's defaults for "django"
 and "django.server" (request lines, with query strings), and the handlers a Celery worker
-installs when it takes over logging. `ensure_redaction()` adds the filter to every handler
-that lacks it; it runs when the app is ready and again whenever Celery sets up its logging.
+installs when it takes over logging, and gunicorn's access log (`--access-logfile`),
+whose handlers exist before the app is loaded. `ensure_redaction()` adds the filter to
+every handler that lacks it; it runs when the app is ready and again whenever Celery sets
+up its logging.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ def _base(order: Order) -> dict:
     return {
         "order": order,
         "shop": settings.SHOP,
-        "order_url": links.order_url(order.number),
+        "order_url": links.order_url(order),
         "site_url": settings.SITE_URL,
     }
 
@@ -39,8 +39,8 @@ def order_placed_context(*, order_id: int, invoice_id: int) -> dict:
         **_base(order),
         "lines": list(OrderLine.objects.filter(order_id=order_id).order_by("pk")),
         "invoice": Invoice.objects.get(pk=invoice_id),
-        "confirm_url": links.confirm_url(order.number),
-        "invoice_url": links.invoice_url(order.number),
+        "confirm_url": links.confirm_url(order),
+        "invoice_url": links.invoice_url(order),
         "contact_deadline": timezone.localtime(order.contact_deadline),
     }
 

@@ -76,6 +76,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
         related_name="orders",
     )
     access_token_hash = models.CharField(max_length=64, editable=False)
+    # Emailed links carry this number; raising it revokes every link issued so far
+    # (orders.links.revoke_order_links).
+    link_generation = models.PositiveIntegerField(default=0, editable=False)
     language = models.CharField(_("language"), max_length=5, default="lv")
 
     # R1: the contract and the terms version that governs it forever (T1.7).

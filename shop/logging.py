@@ -1,9 +1,13 @@
-"""Keep personal data out of every log line: emails, phone numbers and IBANs."""
+"""Keep personal data and bearer secrets out of every log line: emails, phone numbers,
+IBANs, and the values of `token=` parameters and token headers (request lines of the
+access log included: shop.tokens.redact_query_tokens)."""
 
 from __future__ import annotations
 
 import logging
 import re
+
+from shop.tokens import redact_query_tokens
 
 _PATTERNS = [
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
@@ -14,6 +18,7 @@ _PATTERNS = [
 
 
 def redact(text: str) -> str:
+    text = redact_query_tokens(text)
     for pattern, marker in _PATTERNS:
         text = pattern.sub(marker, text)
     return text

@@ -11,6 +11,12 @@ Two ways to queue one:
   subject and body are written back into the outbox row when it is sent, so the row
   stays the record of what was said (KA7, `legal.services.communication`).
 
+The row never keeps a usable secret in clear text (R26, R30: the data export and the
+admin read it): what it keeps is the text with every link that carries a token struck
+out ("[link removed]", `shop.tokens.strike_links`). The email sent carries the live
+links: rendered at send time from `refs`, or, for an email rendered at queue time, kept
+sealed (Fernet, `shop.tokens.seal`) in the row only until it is sent.
+
 Customer-facing emails are bilingual: Latvian first, then English (Django i18n renders the
 same template once per language). Attachments are referenced by kind and id and built
 when the email is sent, so the outbox row stays small.
@@ -18,6 +24,8 @@ when the email is sent, so the outbox row stays small.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,8 +34,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from shop import outbox
+from shop import outbox, tokens
 from shop.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
 
 AttachmentBuilder = Callable[[int], tuple[str, bytes, str]]
 _attachment_builders: dict[str, AttachmentBuilder] = {}
@@ -98,21 +108,46 @@ def queue_email(
             raise LookupError(f"email template {template!r} has no context builder")
         payload["refs"] = refs
     else:
-        payload["subject"], payload["body"] = render_bilingual(template, context)
+        subject, body = render_bilingual(template, context)
+        payload["subject"], payload["body"] = _kept(subject, body)
+        if (payload["subject"], payload["body"]) != (subject, body):
+            payload["sealed"] = tokens.seal(json.dumps([subject, body]))
     return outbox.publish("email.send", payload, dedupe_key=dedupe_key)
+
+
+def _kept(subject: str, body: str) -> tuple[str, str]:
+    """What the outbox row keeps of an email: its text, links with tokens struck out."""
+    return tokens.strike_links(subject), tokens.strike_links(body)
 
 
 @outbox.handler("email.send")
 def send_email(payload: dict[str, Any], message: OutboxMessage) -> None:
-    if "body" not in payload:
+    if "sealed" in payload:
+        try:
+            subject, body = json.loads(tokens.unseal(payload["sealed"]))
+        except tokens.InvalidLink:
+            # Sealed under a key no longer configured: what was said still goes out,
+            # without its links, rather than never.
+            logger.warning(
+                "outbox message %s: sealed text unreadable, sent without links", message.pk
+            )
+            subject, body = payload["subject"], payload["body"]
+    elif "body" not in payload:
         # Rendered now, from the ids; kept in the row as the record of what was sent.
         context = _context_builders[payload["template"]](**payload["refs"])
-        payload["subject"], payload["body"] = render_bilingual(payload["template"], context)
+        subject, body = render_bilingual(payload["template"], context)
+    else:
+        subject, body = payload["subject"], payload["body"]
+    if "sealed" in payload or "body" not in payload:
+        # The row keeps the text without its live links; the sealed copy goes when sent
+        # (rolled back with the delivery if sending fails).
+        payload = {k: v for k, v in payload.items() if k != "sealed"}
+        payload["subject"], payload["body"] = _kept(subject, body)
         message.payload = payload
         message.save(update_fields=["payload"])
     email = EmailMultiAlternatives(
-        subject=payload["subject"],
-        body=payload["body"],
+        subject=subject,
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=payload["to"],
         headers={

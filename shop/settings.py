@@ -124,7 +124,18 @@ MAX_UPLOAD_REQUEST_SIZE = env.int("MAX_UPLOAD_REQUEST_SIZE", default=110 * 1024 
 BANK_STATEMENT_MAX_BYTES = env.int("BANK_STATEMENT_MAX_BYTES", default=100 * 1024 * 1024)
 
 # --- Email ------------------------------------------------------------------------------
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+_email_config = env.email_url("EMAIL_URL", default="consolemail://")
+# The console backend prints every email, live links included, into the worker's log: it
+# is for development only. Production (DJANGO_DEBUG off) refuses to start with it; set
+# EMAIL_URL to a real backend (smtp+tls://user:password@host:587).
+if not DEBUG and _email_config["EMAIL_BACKEND"].endswith(".console.EmailBackend"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "EMAIL_URL is the console backend (the default): it writes the emails' secret links "
+        "into the log. Set EMAIL_URL to a real backend in production (DJANGO_DEBUG=false)."
+    )
+vars().update(_email_config)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Keune.lv <veikals@keune.lv>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -286,8 +297,15 @@ DEFAULT_FREE_DELIVERY_ABOVE = Decimal("50.00")
 # `make bench` only: mount the bare baseline endpoints of shop/bench_views.py under /bench/.
 BENCH_BASELINE = env.bool("BENCH_BASELINE", default=False)
 
-# Lifetime of signed links in emails (seconds).
-SIGNED_LINK_MAX_AGE = env.int("SIGNED_LINK_MAX_AGE", default=60 * 60 * 24 * 120)
+# Default lifetime of shop.tokens.sign() links that name no max_age of their own (seconds).
+SIGNED_LINK_MAX_AGE = env.int("SIGNED_LINK_MAX_AGE", default=60 * 60 * 24 * 30)
+# Emailed order links (orders.links): the order page and invoice link lives this long;
+# the withdrawal button link the whole withdrawal period once it is known (R18), and no
+# link lives less than ORDER_LINK_MIN_AGE. Opening one gives a page session of at most
+# ORDER_LINK_SESSION_MAX_AGE (seconds).
+ORDER_LINK_MAX_AGE = env.int("ORDER_LINK_MAX_AGE", default=60 * 60 * 24 * 30)
+ORDER_LINK_MIN_AGE = env.int("ORDER_LINK_MIN_AGE", default=60 * 60 * 24 * 7)
+ORDER_LINK_SESSION_MAX_AGE = env.int("ORDER_LINK_SESSION_MAX_AGE", default=60 * 60 * 12)
 
 # --- Delivery: the Omniva OMX client, the courier webhook and the tracking poller (R14) ------
 # Read from django.conf.settings when used. Empty OMNIVA_API_URL: the client is off and

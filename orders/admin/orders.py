@@ -233,7 +233,7 @@ class OrderAdmin(ReadOnlyModelAdmin):
         PersonalDataInline,  # R26: personal data held, why, until when
         OrderDisclosureInline,  # R27: who received it
     ]
-    actions = ["record_contact", "cancel_by_staff", "mark_line_unavailable"]
+    actions = ["record_contact", "cancel_by_staff", "mark_line_unavailable", "revoke_links"]
     fieldsets = [
         (None, {"fields": ["number", "status", "cancel_reason", "placed_at", "terms_version"]}),
         (
@@ -370,6 +370,30 @@ class OrderAdmin(ReadOnlyModelAdmin):
 
     def has_cancel_order_permission(self, request) -> bool:
         return request.user.has_perm("orders.cancel_order")
+
+    def has_revoke_links_permission(self, request) -> bool:
+        return request.user.has_perm("orders.change_order")
+
+    @admin.action(
+        description=_("Revoke the links emailed so far (the customer asked, or one leaked)"),
+        permissions=["revoke_links"],
+    )
+    def revoke_links(self, request, queryset):
+        from orders.links import revoke_order_links
+
+        order_ids = sorted(queryset.values_list("pk", flat=True))
+        for order_id in order_ids:
+            revoke_order_links(order_id=order_id)
+        self.message_user(
+            request,
+            ngettext(
+                "The emailed links of %(n)d order no longer work.",
+                "The emailed links of %(n)d orders no longer work.",
+                len(order_ids),
+            )
+            % {"n": len(order_ids)},
+            messages.SUCCESS,
+        )
 
     @admin.action(description=_("Record successful contact"), permissions=["record_contact"])
     def record_contact(self, request, queryset):

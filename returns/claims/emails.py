@@ -19,7 +19,7 @@ def _base(claim: Claim) -> dict:
         "claim": claim,
         "order": order,
         "shop": settings.SHOP,
-        "order_url": links.order_url(order.number),
+        "order_url": links.order_url(order),
         "received_at": timezone.localtime(claim.received_at),
         "answer_deadline": timezone.localtime(claim.answer_deadline),
     }

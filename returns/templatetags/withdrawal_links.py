@@ -10,4 +10,4 @@ register = template.Library()
 
 @register.simple_tag
 def withdraw_url(order) -> str:
-    return links.withdraw_url(order.number)
+    return links.withdraw_url(order)

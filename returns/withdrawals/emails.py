@@ -36,7 +36,7 @@ def withdrawal_received(*, withdrawal_id: int) -> None:
         template="withdrawal_received",
         context={
             **acknowledgement_context(withdrawal),
-            "withdrawal_url": links.receipt_url(withdrawal.order.number, withdrawal.pk),
+            "withdrawal_url": links.receipt_url(withdrawal.order, withdrawal.pk),
         },
         dedupe_key=f"withdrawal-received-{withdrawal.pk}",
     )

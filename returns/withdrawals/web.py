@@ -1,6 +1,6 @@
 """The withdrawal button (R18, CRD Art 11a): server-rendered pages, no JavaScript needed.
 
-    GET  /orders/{number}/withdraw/?token=...   the order, the customer's name and email
+    GET  /orders/{number}/withdraw/             the order, the customer's name and email
                                                  for confirmation, the lines, the IBAN;
                                                  "Withdraw from contract here"
     POST /orders/{number}/withdraw/             checks the form, shows the separate
@@ -9,8 +9,9 @@
     GET  /orders/{number}/withdrawals/{id}/     the receipt: what the email says
     POST /orders/{number}/withdrawals/{id}/proof/   proof of dispatch (R20, R21)
 
-Reached by the signed link in the order emails (or the order's token); anyone else gets
-404. Available for the whole period, and clearly closed after it, with the deadline.
+Reached by the signed link in the order emails, exchanged once for a page session and a
+redirect to the clean URL (orders.web_access); the forms and links carry no token. Anyone
+else gets 404. Available for the whole period, and clearly closed after it, with the deadline.
 """
 
 from __future__ import annotations
@@ -25,25 +26,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from orders.access import get_order_for
 from orders.models import Order
 from orders.services import refunds
+from orders.web_access import open_order_page
 from returns.models import Withdrawal, WithdrawalChannel
 from returns.withdrawals import services
 from returns.withdrawals.emails import acknowledgement_context
 from shop.errors import InvalidInput, Refused
 from shop.selectors import latvian_calendar
-
-
-def _order(request: HttpRequest, number: str) -> tuple[Order, str]:
-    token = request.POST.get("token") or request.GET.get("token") or ""
-    return get_order_for(number, user=request.user, token=token), token
-
-
-def _with_token(url: str, token: str) -> str:
-    from urllib.parse import urlencode
-
-    return f"{url}?{urlencode({'token': token})}" if token else url
 
 
 class WithdrawalForm(forms.Form):
@@ -154,9 +144,11 @@ def _form(order: Order, state: dict, data=None) -> WithdrawalForm:
 @require_http_methods(["GET", "POST"])
 def start(request: HttpRequest, number: str) -> HttpResponse:
     """Step 1: the statement's content. A POST checks it and shows step 2."""
-    order, token = _order(request, number)
+    order, exchanged = open_order_page(request, number)
+    if exchanged is not None:
+        return exchanged
     state = _page_state(order)
-    context = {**state, "token": token}
+    context = {**state}
     if state["closed_reason"]:
         return render(request, "returns/withdrawal_closed.html", context, status=200)
     form = _form(order, state, request.POST if request.method == "POST" else None)
@@ -174,13 +166,15 @@ def start(request: HttpRequest, number: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, number: str) -> HttpResponse:
     """Step 2 ("Confirm withdrawal"): the statement is received now (channel `web`)."""
-    order, token = _order(request, number)
-    start_url = _with_token(reverse("withdrawals-web:start", args=[order.number]), token)
+    order, exchanged = open_order_page(request, number)
+    if exchanged is not None:
+        return exchanged
+    start_url = reverse("withdrawals-web:start", args=[order.number])
     if request.method == "GET":
         return redirect(start_url)
     state = _page_state(order)
     if state["closed_reason"] not in ("", "nothing_left"):
-        return render(request, "returns/withdrawal_closed.html", {**state, "token": token})
+        return render(request, "returns/withdrawal_closed.html", state)
     # Parsed against the whole lines, not what is left: a second click on "Confirm" (the
     # first one already took the goods) reaches the service, which answers with the
     # statement it received a moment ago.
@@ -205,16 +199,14 @@ def confirm(request: HttpRequest, number: str) -> HttpResponse:
     if error is not None or not form.is_valid():
         state = _page_state(order)
         if state["closed_reason"]:
-            return render(request, "returns/withdrawal_closed.html", {**state, "token": token})
+            return render(request, "returns/withdrawal_closed.html", state)
         shown = _form(order, state, request.POST)
         shown.is_valid()
         if error:
             shown.add_error(None, error)
-        return render(
-            request, "returns/withdrawal_form.html", {**state, "token": token, "form": shown}
-        )
+        return render(request, "returns/withdrawal_form.html", {**state, "form": shown})
     url = reverse("withdrawals-web:receipt", args=[order.number, received.withdrawal.pk])
-    return redirect(_with_token(url, token))
+    return redirect(url)
 
 
 def _withdrawal(order: Order, pk: int) -> Withdrawal:
@@ -233,19 +225,19 @@ def _withdrawal(order: Order, pk: int) -> Withdrawal:
 @require_http_methods(["GET"])
 def receipt(request: HttpRequest, number: str, pk: int) -> HttpResponse:
     """The receipt: what the acknowledgement email says (R19), the return and the refund."""
-    order, token = _order(request, number)
+    order, exchanged = open_order_page(request, number)
+    if exchanged is not None:
+        return exchanged
     withdrawal = _withdrawal(order, pk)
-    return render(
-        request,
-        "returns/withdrawal_receipt.html",
-        {**acknowledgement_context(withdrawal), "token": token},
-    )
+    return render(request, "returns/withdrawal_receipt.html", acknowledgement_context(withdrawal))
 
 
 @require_http_methods(["POST"])
 def upload_proof(request: HttpRequest, number: str, pk: int) -> HttpResponse:
     """R20, R21: a photo of the receipt or a PDF; it releases the held refund."""
-    order, token = _order(request, number)
+    order, exchanged = open_order_page(request, number)
+    if exchanged is not None:
+        return exchanged
     withdrawal = _withdrawal(order, pk)
     try:
         services.attach_proof_of_dispatch(
@@ -260,4 +252,4 @@ def upload_proof(request: HttpRequest, number: str, pk: int) -> HttpResponse:
             request, _("Thank you: we received your proof of dispatch. The refund is on its way.")
         )
     url = reverse("withdrawals-web:receipt", args=[order.number, withdrawal.pk])
-    return redirect(_with_token(url, token))
+    return redirect(url)

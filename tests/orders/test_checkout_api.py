@@ -247,13 +247,17 @@ def test_order_is_visible_with_its_token_only(client, shop_ready):
     assert client.get(url).status_code == 404
 
 
-def test_emailed_signed_link_opens_the_order(client, shop_ready):
+def test_emailed_signed_link_is_not_an_api_credential(client, shop_ready):
+    """Section 10: X-Order-Token is the access token returned once; an emailed link opens
+    the order's web pages only (orders.web_access), never the API."""
     from orders.links import order_link_token
+    from orders.models import Order
 
     data = post(client, body()).json()
     url = f"/api/orders/{data['number']}/"
-    assert client.get(url, HTTP_X_ORDER_TOKEN=order_link_token(data["number"])).status_code == 200
-    assert client.get(url, HTTP_X_ORDER_TOKEN=order_link_token("OTHER123")).status_code == 404
+    link = order_link_token(Order.objects.get(number=data["number"]))
+    assert client.get(url, HTTP_X_ORDER_TOKEN=link).status_code == 404
+    assert client.get(url, HTTP_X_ORDER_TOKEN=data["access_token"]).status_code == 200
 
 
 def test_order_detail_fields(client, shop_ready):

@@ -308,9 +308,10 @@ def test_r9_web_invoice_pdf_opens_with_the_access_token(client):
     invoice = placed.order.invoices.get()
 
     response = client.get(
-        f"/orders/{placed.order.number}/invoice.pdf", {"token": placed.access_token}
+        f"/orders/{placed.order.number}/invoice.pdf", {"token": placed.access_token}, follow=True
     )
     assert response.status_code == 200
+    assert response.redirect_chain == [(f"/orders/{placed.order.number}/invoice.pdf", 303)]
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == f'inline; filename="{invoice.number}.pdf"'
     body = b"".join(response.streaming_content)
@@ -321,10 +322,11 @@ def test_r9_web_invoice_pdf_opens_with_the_access_token(client):
 @pytest.mark.django_db
 def test_r9_web_invoice_pdf_opens_from_the_emailed_link(client):
     placed = place_mixed_rate_order()
-    url = links.invoice_url(placed.order.number).removeprefix(settings.SITE_URL)
+    url = links.invoice_url(placed.order).removeprefix(settings.SITE_URL)
 
-    response = client.get(url)
+    response = client.get(url, follow=True)
     assert response.status_code == 200
+    assert response.redirect_chain == [(url.split("?")[0], 303)]  # the token is gone
     assert response["Content-Type"] == "application/pdf"
 
 

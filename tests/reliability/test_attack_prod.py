@@ -100,6 +100,7 @@ def production_env(**extra: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(64),  # 86 random characters
         "ALLOWED_HOSTS": "shop.example.lv",
         "DATABASE_URL": "sqlite:////tmp/attack-prod-deploy-check.sqlite3",
+        "EMAIL_URL": "smtp://mail.example.lv:25",  # the console backend refuses production
         **extra,
     }
 

@@ -111,7 +111,7 @@ def test_customer_withdraws_through_the_button_pages(live_server, page, shot):
     )
     mail.outbox.clear()
 
-    page.goto(live_server.url + path_of(links.withdraw_url(order.number)))
+    page.goto(live_server.url + path_of(links.withdraw_url(order)))
     button = page.get_by_role("button", name="Atteikties no līguma šeit")
     assert button.is_visible()
     body = page.inner_text("main")
@@ -153,7 +153,7 @@ def test_customer_withdraws_through_the_button_pages(live_server, page, shot):
     shot(page, "4-receipt-en")
 
     # After the period the page is clearly closed, with the deadline.
-    page.goto(live_server.url + path_of(links.withdraw_url(late.number)))
+    page.goto(live_server.url + path_of(links.withdraw_url(late)))
     closed = page.inner_text("main")
     assert "period is over" in closed
     assert page.get_by_role("button", name="Withdraw from contract here").count() == 0

@@ -34,6 +34,7 @@ def test_production_settings_pass_check_deploy():
         "SECRET_KEY": "x" * 20 + "production-secret-from-the-environment-0123456789",
         "ALLOWED_HOSTS": "shop.example.lv",
         "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
+        "EMAIL_URL": "smtp+tls://shop:password@mail.example.lv:587",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
