@@ -9,12 +9,11 @@ from decimal import Decimal
 from django.db.models import Prefetch, QuerySet
 
 from delivery.rules import estimated_delivery
+from orders import rules
 from orders.models import Invoice, InvoiceKind, Order, OrderLine, Payment, Refund
 from shop.calendar import riga_date
 from shop.money import ZERO, to_money
 from shop.selectors import latvian_calendar
-
-WITHDRAWAL_DAYS = 14  # R16
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,16 @@ def with_placed_details(order: Order, *, lines: list[OrderLine], invoice: Invoic
 
 
 def withdrawal_deadline(order: Order, calendar=None) -> datetime | None:
-    """R16 (R0.4): 14 days from the day after the last delivery, for consumers."""
+    """R16 (R0.4): the end of the withdrawal period, for consumers, from the delivery of
+    the order's last outbound parcel (`orders.rules.withdrawal_deadline`, the one place).
+    The API, the order pages, the delivery email, withdrawals and the close job ask it."""
     if not order.is_consumer or order.delivered_at is None:
         return None
-    calendar = calendar or latvian_calendar()
-    return calendar.period_end(riga_date(order.delivered_at), WITHDRAWAL_DAYS)
+    return rules.withdrawal_deadline(
+        is_consumer=order.is_consumer,
+        delivered_at=order.delivered_at,
+        calendar=calendar or latvian_calendar(),
+    )
 
 
 def order_summary(order: Order) -> OrderSummary:

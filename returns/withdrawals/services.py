@@ -8,7 +8,10 @@ withdrawal's, so concurrent requests on one order run one after the other.
 - `record_goods_received` / `return_delivered`: the goods are back (R20), late ones flagged.
 - `inspect_withdrawal`: per line accepted, with a deduction, or rejected (R22); the refund
   is lowered accordingly and released.
-- `close_finished_orders`: delivered orders whose period is over and nothing is open.
+- `returned_to_sender`: an outbound parcel came back undelivered after a withdrawal: the
+  goods are back and the refund released (R21), not the customer's fault (R14c).
+- `close_finished_orders`: delivered orders whose period is over and nothing is open (no
+  withdrawal, refund, claim, or outbound parcel still on its way).
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ def remaining_quantities(order: Order) -> dict[int, int]:
 
 
 def period_end(order: Order, calendar=None) -> datetime | None:
-    """R16: the end of the withdrawal period; None before delivery."""
+    """R16: the end of the withdrawal period (`orders.rules`, the one place); None before
+    the last parcel of the order's goods is delivered."""
     if order.delivered_at is None:
         return None
     return rules.withdrawal_period_end(order.delivered_at, calendar or latvian_calendar())
@@ -432,6 +436,26 @@ def record_goods_received(*, withdrawal_id: int, at: datetime | None = None, by=
     return withdrawal
 
 
+def returned_to_sender(*, order_id: int, at: datetime) -> int:
+    """R20, R21, R14c: an outbound parcel came back to the shop undelivered after the
+    customer withdrew: the goods are back for the withdrawals waiting for them (received,
+    and the held refund released without waiting for an inspection: the customer never had
+    the goods). Returns how many withdrawals took the goods (0: not a withdrawal's)."""
+    waiting = list(
+        Withdrawal.objects.filter(
+            order_id=order_id,
+            before_dispatch=False,
+            status__in=[WithdrawalStatus.RECEIVED, WithdrawalStatus.GOODS_IN_TRANSIT],
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for withdrawal_id in waiting:
+        withdrawal = record_goods_received(withdrawal_id=withdrawal_id, at=at)
+        _release_hold(withdrawal)
+    return len(waiting)
+
+
 def return_delivered(*, order_id: int, at: datetime) -> int:
     """The return shipment of an order reached the shop (`return_delivered`, R20): the
     goods of its withdrawals still waiting for them are received. Returns how many."""
@@ -580,6 +604,7 @@ def _settle_refund(withdrawal: Withdrawal, final: Decimal) -> None:
 def orders_to_close(now: datetime):
     """Delivered orders at least 14 days old with nothing open: the candidates of
     `close_finished_orders`. The partial index on delivered orders keeps this cheap."""
+    from delivery.models import PARCEL_ON_ITS_WAY_STATUSES, Shipment, ShipmentDirection
     from returns.models import OPEN_CLAIM_STATUSES, Claim
 
     horizon = now - timedelta(days=rules.WITHDRAWAL_DAYS)
@@ -594,12 +619,23 @@ def orders_to_close(now: datetime):
             Exists(Refund.objects.filter(order=OuterRef("pk"), status__in=OPEN_REFUND_STATUSES))
         )
         .exclude(Exists(Claim.objects.filter(order=OuterRef("pk"), status__in=OPEN_CLAIM_STATUSES)))
+        # R16: never while an outbound parcel is waiting or on its way.
+        .exclude(
+            Exists(
+                Shipment.objects.filter(
+                    order=OuterRef("pk"),
+                    direction=ShipmentDirection.OUTBOUND,
+                    status__in=PARCEL_ON_ITS_WAY_STATUSES,
+                )
+            )
+        )
     )
 
 
 def close_finished_orders(*, now: datetime, batch: int = 500) -> int:
     """An order becomes `closed` when its withdrawal period is over and nothing is open
-    (no withdrawal, refund or claim in progress). Idempotent; re-checked under the lock."""
+    (no withdrawal, refund or claim in progress, no outbound parcel on its way).
+    Idempotent; re-checked under the lock."""
     calendar = latvian_calendar()
     closed = 0
     last = 0
