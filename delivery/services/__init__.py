@@ -19,6 +19,7 @@ from delivery.services.courier_events import (
     mark_events_reviewed,
     on_return_delivered,
     on_returned_to_sender,
+    parcel_on_its_way,
     record_return_arrival,
     rematch_events,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "normalise_barcode",
     "on_return_delivered",
     "on_returned_to_sender",
+    "parcel_on_its_way",
     "parse_locations",
     "poll_tracking",
     "receiver_for",

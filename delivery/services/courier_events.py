@@ -39,6 +39,7 @@ from django_fsm import can_proceed
 
 from delivery import emails, rules
 from delivery.models import (
+    PARCEL_ON_ITS_WAY_STATUSES,
     CourierEvent,
     CourierEventChannel,
     CourierEventName,
@@ -234,6 +235,17 @@ def goods_delivered_at(order_id: int) -> datetime | None:
         .values_list("status", "delivered_at")
     )
     return rules.order_delivery_time(list(parcels))
+
+
+def parcel_on_its_way(order: Order) -> bool:
+    """R16: is an outbound parcel of the order's goods (not a replacement) still waiting
+    for registration or travelling? `orders.selectors.on_goods_on_their_way` callback."""
+    return Shipment.objects.filter(
+        order_id=order.pk,
+        direction=ShipmentDirection.OUTBOUND,
+        replacement=False,
+        status__in=PARCEL_ON_ITS_WAY_STATUSES,
+    ).exists()
 
 
 def _order_delivered(order: Order, shipment: Shipment, event: CourierEvent) -> None:

@@ -40,6 +40,7 @@ from orders.models import (
     RefundReason,
     RefundStatus,
 )
+from orders.selectors import possession_time
 from orders.services import refunds
 from orders.services.lifecycle import cancel_order, release_stock
 from orders.services.locks import lock_order
@@ -115,9 +116,10 @@ def remaining_quantities(order: Order) -> dict[int, int]:
 def period_end(order: Order, calendar=None) -> datetime | None:
     """R16: the end of the withdrawal period (`orders.rules`, the one place); None before
     the last parcel of the order's goods is delivered."""
-    if order.delivered_at is None:
+    delivered_at = possession_time(order)
+    if delivered_at is None:
         return None
-    return rules.withdrawal_period_end(order.delivered_at, calendar or latvian_calendar())
+    return rules.withdrawal_period_end(delivered_at, calendar or latvian_calendar())
 
 
 # --- Receiving a statement (R15-R19) ----------------------------------------------------------
@@ -169,7 +171,7 @@ def check_may_withdraw(order: Order, *, received_at: datetime, calendar=None) ->
         )
     calendar = calendar or latvian_calendar()
     in_time, end = rules.statement_in_time(
-        received_at=received_at, delivered_at=order.delivered_at, calendar=calendar
+        received_at=received_at, delivered_at=possession_time(order), calendar=calendar
     )
     if not in_time:
         raise Refused(

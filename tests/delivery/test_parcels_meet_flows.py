@@ -5,7 +5,7 @@ withdrawal brings the goods back for it (R20, R21)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,6 +23,7 @@ from orders.models import CancelReason, Order, OrderStatus, RefundReason, Refund
 from orders.selectors import withdrawal_deadline
 from orders.services.lifecycle import cancel_by_customer, cancel_order
 from returns.models import Withdrawal, WithdrawalStatus
+from returns.rules import conformity_period_end
 from returns.withdrawals.services import RequestedLine, close_finished_orders, receive_withdrawal
 from shop import outbox
 from shop.calendar import RIGA
@@ -135,34 +136,46 @@ def test_r16_finding_2_a_withdrawal_on_day_15_after_the_first_parcel_is_accepted
     assert Withdrawal.objects.get(order=order).period_end == riga(2026, 11, 19, 23, 59, 59, 999999)
 
 
-def test_r16_finding_2_the_close_job_waits_for_a_parcel_still_on_its_way(courier_off, api_client):
+def test_r16_finding_2_the_close_job_waits_for_a_parcel_still_on_its_way(
+    courier_off, api_client, django_capture_on_commit_callbacks
+):
     """Parcel A alone delivers the order on Tue 20 Oct (summer time); its period would end
     Tue 3 Nov (winter time, after the DST change of 25 Oct). Parcel B with the rest ships
-    on 28 Oct and travels until Sat 21 Nov. The close job on 10 Nov leaves the order open;
-    B's delivery moves the delivery time and the deadline to Mon 7 Dec (5 Dec is a
-    Saturday), and a withdrawal on 1 Dec is accepted."""
+    on 28 Oct and travels until Sat 21 Nov. Meanwhile the goods are not all delivered: no
+    deadline is shown and the close job on 10 Nov leaves the order open. B's delivery
+    moves the delivery time, the withdrawal deadline to Mon 7 Dec (5 Dec is a Saturday),
+    and the R23/R28 clocks; a withdrawal on 1 Dec is accepted."""
     with time_machine.travel(riga(2026, 10, 16, 10, 0), tick=False):
         order = paid_order(lines=TWO_LINES)
         token = order.access_token
         register_shipment(
             order_id=order.pk, barcode="CE00000000ALV", lines=line_of(order, "KEU-001")
         )
-    apply("CE00000000ALV", "delivered", riga(2026, 10, 20, 14, 0))
+    with django_capture_on_commit_callbacks(execute=True):
+        apply("CE00000000ALV", "delivered", riga(2026, 10, 20, 14, 0))
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
     assert withdrawal_deadline(order) == riga(2026, 11, 3, 23, 59, 59, 999999)
+    kept_after_a = contact_kept_until(order)
 
     with time_machine.travel(riga(2026, 10, 28, 10, 0), tick=False):
         register_shipment(
             order_id=order.pk, barcode="CE00000000BLV", lines=line_of(order, "KEU-002")
         )
+    order.access_token = token
+    with time_machine.travel(riga(2026, 11, 10, 3, 0), tick=False):
+        assert get_order(api_client, order)["withdrawal_deadline"] is None  # B travels
     assert close_finished_orders(now=riga(2026, 11, 10, 3, 0)) == 0
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
 
-    apply("CE00000000BLV", "delivered", riga(2026, 11, 21, 9, 0))
+    with django_capture_on_commit_callbacks(execute=True):
+        apply("CE00000000BLV", "delivered", riga(2026, 11, 21, 9, 0))
     order.refresh_from_db()
     assert order.delivered_at == riga(2026, 11, 21, 9, 0)
     assert withdrawal_deadline(order) == riga(2026, 12, 7, 23, 59, 59, 999999)
+    # R23: the conformity period runs two years from B; R28: so does the contact data.
+    assert conformity_period_end(order.delivered_at).date() == date(2028, 11, 21)
+    assert contact_kept_until(order) - kept_after_a == timedelta(days=32)
 
     with time_machine.travel(riga(2026, 12, 1, 10, 0), tick=False):
         response = api_client.post(
@@ -172,6 +185,12 @@ def test_r16_finding_2_the_close_job_waits_for_a_parcel_still_on_its_way(courier
             HTTP_X_ORDER_TOKEN=token,
         )
     assert response.status_code == 201, response.json()
+
+
+def contact_kept_until(order: Order) -> date:
+    from legal.models import PersonalDataRecord
+
+    return PersonalDataRecord.objects.get(order=order, category="contact").keep_until
 
 
 # --- Finding 6: a cancellation stops everything downstream (R14a, R27, R14c) ---------------
