@@ -305,7 +305,11 @@ def _outbound_failed(order: Order, shipment: Shipment, event: CourierEvent, targ
         return
     # The reason the shipment carries: a return to sender keeps the failure's reason.
     reason = event.reason or shipment.failure_reason
-    if rules.failure_is_customers_fault(reason):
+    if rules.failure_is_customers_fault(reason) and _other_parcels_of_the_goods(shipment):
+        # A split order: goods of another parcel arrived or travel; cancelling the whole
+        # order would refund them too. Staff settle what this parcel carried.
+        _flag_for_staff(event, "Customer's fault, but other parcels of the order count.")
+    elif rules.failure_is_customers_fault(reason):
         _cancel_for_failed_delivery(order, shipment)
     else:
         _flag_for_staff(
@@ -314,6 +318,18 @@ def _outbound_failed(order: Order, shipment: Shipment, event: CourierEvent, targ
             if reason
             else "No reason given: the order stays shipped.",
         )
+
+
+def _other_parcels_of_the_goods(shipment: Shipment) -> bool:
+    """Another outbound parcel of the order's goods delivered or still on its way?"""
+    return (
+        Shipment.objects.filter(
+            order_id=shipment.order_id, direction=ShipmentDirection.OUTBOUND, replacement=False
+        )
+        .exclude(pk=shipment.pk)
+        .filter(status__in=[ShipmentStatus.DELIVERED, *PARCEL_ON_ITS_WAY_STATUSES])
+        .exists()
+    )
 
 
 def _cancel_for_failed_delivery(order: Order, shipment: Shipment) -> None:

@@ -438,20 +438,21 @@ def record_goods_received(*, withdrawal_id: int, at: datetime | None = None, by=
     return withdrawal
 
 
-def returned_to_sender(*, order_id: int, at: datetime) -> int:
+def returned_to_sender(*, order_id: int, at: datetime, line_ids: Iterable[int] = ()) -> int:
     """R20, R21, R14c: an outbound parcel came back to the shop undelivered after the
     customer withdrew: the goods are back for the withdrawals waiting for them (received,
     and the held refund released without waiting for an inspection: the customer never had
-    the goods). Returns how many withdrawals took the goods (0: not a withdrawal's)."""
-    waiting = list(
-        Withdrawal.objects.filter(
-            order_id=order_id,
-            before_dispatch=False,
-            status__in=[WithdrawalStatus.RECEIVED, WithdrawalStatus.GOODS_IN_TRANSIT],
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
+    the goods). `line_ids`: the order lines the parcel carried (empty: unknown, all).
+    Returns how many withdrawals took the goods (0: not a withdrawal's)."""
+    waiting = Withdrawal.objects.filter(
+        order_id=order_id,
+        before_dispatch=False,
+        status__in=[WithdrawalStatus.RECEIVED, WithdrawalStatus.GOODS_IN_TRANSIT],
     )
+    line_ids = list(line_ids)
+    if line_ids:
+        waiting = waiting.filter(lines__order_line_id__in=line_ids).distinct()
+    waiting = list(waiting.order_by("pk").values_list("pk", flat=True))
     for withdrawal_id in waiting:
         withdrawal = record_goods_received(withdrawal_id=withdrawal_id, at=at)
         _release_hold(withdrawal)

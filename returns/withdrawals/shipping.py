@@ -65,7 +65,11 @@ def handle_returned_to_sender(arrival) -> int:
     undelivered; the goods are back for the order's open withdrawals (R20, R21, R14c)."""
     from returns.withdrawals.services import returned_to_sender
 
-    return returned_to_sender(order_id=arrival.order_id, at=arrival.arrived_at)
+    return returned_to_sender(
+        order_id=arrival.order_id,
+        at=arrival.arrived_at,
+        line_ids=[line["line_id"] for line in arrival.lines if line.get("line_id")],
+    )
 
 
 def connect_return_delivered() -> None:

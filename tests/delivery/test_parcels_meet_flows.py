@@ -337,6 +337,19 @@ def test_r14c_a_reason_naming_the_customers_fault_cancels_and_keeps_the_fee(cour
     assert not CourierEvent.objects.filter(needs_review=True).exists()
 
 
+def test_r14c_a_split_orders_failed_second_parcel_does_not_refund_the_delivered_one(courier_off):
+    """Parcel A arrived; parcel B was not collected. Cancelling the whole order would
+    refund A's goods the customer keeps: the event goes to staff instead."""
+    order = split_order(riga(2026, 10, 30, 10, 0))
+    apply("CE00000000ALV", "delivered", riga(2026, 11, 2, 14, 0))
+    apply("CE00000000BLV", "delivery_failed", riga(2026, 11, 9, 14, 0), reason="not_collected")
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
+    assert not order.refunds.exists()
+    assert CourierEvent.objects.get(event="delivery_failed").needs_review
+
+
 # --- Finding 12: a withdrawal, then the parcel comes back (R14c, R20, R21) ------------------
 
 
