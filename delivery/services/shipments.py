@@ -263,7 +263,10 @@ def stop_unregistered_shipments(*, order_id: int, note: str = "") -> int:
 def stop_shipments_of_cancelled_order(order: Order) -> None:
     """`orders.services.lifecycle.on_order_cancelled` callback (inside the cancellation's
     transaction, the order locked): its shipments waiting for registration are stopped,
-    so the background registration finds nothing to send (R14a, R27)."""
+    so the background registration finds nothing to send (R14a, R27). An order never paid
+    has no shipments (only a paid order ships): no query for the deadline jobs."""
+    if order.paid_at is None:
+        return
     stop_unregistered_shipments(order_id=order.pk, note=f"Order cancelled ({order.cancel_reason})")
 
 
