@@ -409,7 +409,9 @@ class ShipmentAdmin(admin.ModelAdmin):
 class CourierEventAdmin(admin.ModelAdmin):
     """Raw courier events (R14b), stored once each. Filter by result "Unknown barcode" for
     the queue of events no shipment of ours matched: record the missing barcode, then
-    "Apply again"; or dismiss what is not ours."""
+    "Apply again"; or dismiss what is not ours. Filter "waiting for staff" for the queue of
+    applied events staff must look at (R14c: a failed delivery whose reason names no fault
+    of the customer's leaves the order shipped); "Mark as handled" takes them out."""
 
     list_display = [
         "received_at",
@@ -419,13 +421,15 @@ class CourierEventAdmin(admin.ModelAdmin):
         "result",
         "channel",
         "shipment_link",
+        "needs_review",
+        "review_reason",
         "note",
     ]
-    list_filter = ["result", "event", "channel"]
+    list_filter = ["needs_review", "result", "event", "channel"]
     search_fields = ["barcode", "event_id"]
     date_hierarchy = "received_at"
     list_select_related = ["shipment"]
-    actions = ["apply_again", "dismiss"]
+    actions = ["apply_again", "dismiss", "mark_reviewed"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
@@ -462,3 +466,11 @@ class CourierEventAdmin(admin.ModelAdmin):
             note=f"dismissed by {request.user.get_username()}",
         )
         self.message_user(request, _("%(n)d event(s) dismissed.") % {"n": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Mark as handled (waiting for staff)"), permissions=["handle"])
+    def mark_reviewed(self, request, queryset):
+        count = services.mark_events_reviewed(
+            event_ids=list(queryset.values_list("pk", flat=True)),
+            note=f"handled by {request.user.get_username()}",
+        )
+        self.message_user(request, _("%(n)d event(s) handled.") % {"n": count}, messages.SUCCESS)

@@ -104,6 +104,11 @@ OPEN_SHIPMENT_STATUSES = [
     ShipmentStatus.DELIVERY_FAILED,
 ]
 _BEFORE_DELIVERY = [ShipmentStatus.REGISTERED, ShipmentStatus.IN_TRANSIT]
+# An outbound parcel still on its way (or waiting to be): its order is neither delivered
+# for good nor closed (R16).
+PARCEL_ON_ITS_WAY_STATUSES = [ShipmentStatus.PENDING, *OPEN_SHIPMENT_STATUSES]
+# With the courier: registered with a barcode; the order can no longer be cancelled (R14c).
+WITH_COURIER_STATUSES = OPEN_SHIPMENT_STATUSES
 
 
 class Shipment(ConcurrentTransitionMixin, models.Model):
@@ -207,7 +212,8 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[*_BEFORE_DELIVERY, ShipmentStatus.READY_FOR_PICKUP],
+        # R14c: a failed delivery may still end delivered (a second attempt).
+        source=[*_BEFORE_DELIVERY, ShipmentStatus.READY_FOR_PICKUP, ShipmentStatus.DELIVERY_FAILED],
         target=ShipmentStatus.DELIVERED,
     )
     def mark_delivered(self, *, at) -> None:
@@ -286,6 +292,10 @@ class CourierEvent(models.Model):
         _("result"), max_length=12, choices=CourierEventResult.choices, blank=True
     )
     note = models.CharField(_("staff note"), max_length=300, blank=True)
+    # R14c: an applied event staff must look at (a failed delivery whose reason names no
+    # fault of the customer's, a delivery of a cancelled order); cleared when handled.
+    needs_review = models.BooleanField(_("waiting for staff"), default=False)
+    review_reason = models.CharField(_("why staff should look"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("courier event")
@@ -299,6 +309,11 @@ class CourierEvent(models.Model):
                 fields=["received_at"],
                 name="courier_event_unmatched_idx",
                 condition=Q(result="unmatched"),
+            ),
+            models.Index(
+                fields=["received_at"],
+                name="courier_event_review_idx",
+                condition=Q(needs_review=True),
             ),
         ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from shop.calendar import LatvianCalendar
@@ -48,10 +48,19 @@ FINAL_STATUSES = frozenset({DELIVERED, RETURNED_TO_SENDER, CANCELLED})
 
 FORWARD, SAME, BACKWARD = "forward", "same", "backward"
 
-# T5.4 names the customer's faults (wrong address, parcel not collected); a failure is the
-# customer's unless the courier reports one of its own.
-CARRIER_FAULT_REASONS = frozenset(
-    {"damaged", "lost", "destroyed", "carrier_error", "courier_error"}
+# R14c (T5.4): the courier reasons that name the customer's fault, the only ones that
+# cancel an order (goods refunded, fee kept). Anything else (empty, unknown, the courier's
+# own fault) leaves the order shipped and puts the event in the staff queue.
+CUSTOMER_FAULT_REASONS = frozenset(
+    {
+        "not_collected",  # left in the parcel machine / at the post office, not picked up
+        "not_picked_up",
+        "refused",  # the customer refused to accept the parcel
+        "refused_by_recipient",
+        "wrong_address",  # the address the customer gave is wrong or incomplete
+        "address_incorrect",
+        "incomplete_address",
+    }
 )
 
 
@@ -59,18 +68,40 @@ def courier_step(current: str, target: str) -> str:
     """R14b: whether an event that would put a shipment in `target` moves it forward.
 
     Delivered and returned-to-sender are final; a failed delivery can still end with the
-    parcel back at the shop, never with a later "delivered" (the order is already settled).
+    parcel delivered after all (a second attempt) or back at the shop.
     """
     if current == target:
         return SAME
     if current in FINAL_STATUSES:
         return BACKWARD
     if current == DELIVERY_FAILED:
-        return FORWARD if target == RETURNED_TO_SENDER else BACKWARD
+        return FORWARD if target in (DELIVERED, RETURNED_TO_SENDER) else BACKWARD
     return FORWARD if STATUS_RANK[target] > STATUS_RANK[current] else BACKWARD
 
 
+def normalised_reason(reason: str) -> str:
+    """A courier reason as a key: lower case, words joined by underscores
+    ("Not collected" -> "not_collected")."""
+    return "_".join((reason or "").replace("-", " ").replace("_", " ").lower().split())
+
+
 def failure_is_customers_fault(reason: str) -> bool:
-    """R14c (T5.4): a failed or returned delivery is the customer's fault (wrong address,
-    not collected, refused) unless the courier reports a fault of its own."""
-    return (reason or "").strip().lower() not in CARRIER_FAULT_REASONS
+    """R14c (T5.4): only a reason that names the customer's fault (not collected, refused,
+    wrong address given by the customer) counts; an empty or unknown one does not."""
+    return normalised_reason(reason) in CUSTOMER_FAULT_REASONS
+
+
+# --- Parcels and the order's delivery (R14b, R16) ---------------------------------------
+
+
+def order_delivery_time(parcels: list[tuple[str, datetime | None]]) -> datetime | None:
+    """R14b, R16: the order's goods are delivered when the last of its outbound parcels
+    (replacements for claims excluded: the caller leaves them out) is delivered; the time
+    is that parcel's delivery. `parcels` are (status, delivered_at); None while one is
+    still waiting or travelling (pending, registered, in transit, ready for pickup, failed
+    but not yet back), or when none was delivered. A stopped or returned parcel is no
+    longer on its way and does not count."""
+    delivered = [at for status, at in parcels if status == DELIVERED and at is not None]
+    if not delivered or any(status not in FINAL_STATUSES for status, _at in parcels):
+        return None
+    return max(delivered)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -9,13 +10,12 @@ from decimal import Decimal
 from django.db.models import Prefetch, QuerySet
 
 from delivery.rules import estimated_delivery
+from orders import rules
 from orders.models import Invoice, InvoiceKind, Order, OrderLine, Payment, Refund
 from orders.services import account
 from shop.calendar import riga_date
 from shop.money import ZERO, to_money
 from shop.selectors import latvian_calendar
-
-WITHDRAWAL_DAYS = 14  # R16
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,40 @@ def with_placed_details(order: Order, *, lines: list[OrderLine], invoice: Invoic
     return order
 
 
+# R16: delivery tells whether goods of an order are still on their way (a parcel shipped
+# after an earlier one delivered the order); registered from delivery's `ready()`.
+GoodsCheck = Callable[[Order], bool]
+_goods_on_their_way: list[GoodsCheck] = []
+
+
+def on_goods_on_their_way(func: GoodsCheck) -> GoodsCheck:
+    if func not in _goods_on_their_way:
+        _goods_on_their_way.append(func)
+    return func
+
+
+def possession_time(order: Order) -> datetime | None:
+    """R16 (CRD Art 9(2)(b)(ii)): when the customer took possession of all the goods: the
+    delivery of the order's last outbound parcel (`Order.delivered_at`, kept by delivery);
+    None before that, and while a parcel with more of its goods is still on its way."""
+    if order.delivered_at is None:
+        return None
+    if any(check(order) for check in _goods_on_their_way):
+        return None
+    return order.delivered_at
+
+
 def withdrawal_deadline(order: Order, calendar=None) -> datetime | None:
-    """R16 (R0.4): 14 days from the day after the last delivery, for consumers."""
+    """R16 (R0.4): the end of the withdrawal period, for consumers, from the delivery of
+    the order's last outbound parcel (`orders.rules.withdrawal_deadline`, the one place).
+    The API, the order pages, the delivery email and withdrawals ask it."""
     if not order.is_consumer or order.delivered_at is None:
         return None
-    calendar = calendar or latvian_calendar()
-    return calendar.period_end(riga_date(order.delivered_at), WITHDRAWAL_DAYS)
+    return rules.withdrawal_deadline(
+        is_consumer=order.is_consumer,
+        delivered_at=possession_time(order),
+        calendar=calendar or latvian_calendar(),
+    )
 
 
 def order_summary(order: Order) -> OrderSummary:

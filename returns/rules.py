@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+# R16: the period itself is computed in one place, `orders.rules` (the order's own
+# representation shows its end too); re-exported here for the law of withdrawals.
+from orders.rules import WITHDRAWAL_DAYS as WITHDRAWAL_DAYS
+from orders.rules import withdrawal_period_end as withdrawal_period_end
 from shop.calendar import LatvianCalendar, end_of_day, riga_date
 from shop.money import ZERO, to_money
 
-WITHDRAWAL_DAYS = 14  # R16 (T7.1, CRD Art 9(1))
 RETURN_DAYS = 14  # R20 (T7.4, CRD Art 14(1))
 REFUND_DAYS = 14  # R21 (T7.6, CRD Art 13(1))
 CONFORMITY_YEARS = 2  # R23 (T6.3, SGD Art 10(1), PTAL)
@@ -24,13 +27,6 @@ ANSWER_WORKING_DAYS = 15  # R25 (PTAL)
 
 
 # --- Withdrawal (R16-R22) ---------------------------------------------------------------
-
-
-def withdrawal_period_end(delivered_at: datetime, calendar: LatvianCalendar) -> datetime:
-    """R16 (T7.1, CRD Art 9(2)(b), Reg 1182/71 Art 3, R0.4): 14 calendar days from the day
-    after the customer takes possession; a last day off rolls to the next working day; the
-    period ends at the end of that day in Riga."""
-    return calendar.period_end(riga_date(delivered_at), WITHDRAWAL_DAYS)
 
 
 def statement_in_time(

@@ -15,7 +15,11 @@ from delivery.services.courier_events import (
     ReturnArrival,
     apply_courier_event,
     dismiss_events,
+    goods_delivered_at,
+    mark_events_reviewed,
     on_return_delivered,
+    on_returned_to_sender,
+    parcel_on_its_way,
     record_return_arrival,
     rematch_events,
 )
@@ -41,6 +45,7 @@ from delivery.services.shipments import (
     register_shipment,
     register_with_courier,
     retry_registration,
+    stop_shipments_of_cancelled_order,
     stop_unregistered_shipments,
 )
 from delivery.services.tracking import PollReport, poll_tracking
@@ -61,10 +66,14 @@ __all__ = [
     "create_replacement_shipment",
     "dismiss_events",
     "fetch_label",
+    "goods_delivered_at",
     "load_demo_parcel_machines",
     "load_parcel_machines",
+    "mark_events_reviewed",
     "normalise_barcode",
     "on_return_delivered",
+    "on_returned_to_sender",
+    "parcel_on_its_way",
     "parse_locations",
     "poll_tracking",
     "receiver_for",
@@ -76,5 +85,6 @@ __all__ = [
     "rematch_events",
     "retry_registration",
     "set_parcel_machines_active",
+    "stop_shipments_of_cancelled_order",
     "stop_unregistered_shipments",
 ]

@@ -7,11 +7,19 @@ a shipment only ever moves forward (`delivery.rules.courier_step`): an event tha
 move it back is kept and answers `stale`.
 
 Effects, only when a shipment moves:
-- outbound `delivered`: the order is delivered (`Order.deliver`) or, for a split order,
-  its delivery time moves to the last outbound delivery (`Order.record_delivery_time`):
-  the withdrawal period (R16) and the conformity period (R23) start there;
-- outbound `delivery_failed` / `returned_to_sender` through the customer's fault: the
-  order is cancelled (`delivery_failed`), the goods refunded, the fee kept (R14c, T5.4);
+- outbound `delivered`: the order is delivered (`Order.deliver`) when the last of its
+  outbound parcels (replacements for claims excluded) is delivered, at that parcel's time;
+  an order already delivered by an earlier parcel has its delivery time moved on
+  (`Order.record_delivery_time`): the withdrawal period (R16), the conformity period (R23)
+  and the retention clock (R28) start there. A `delivered` after a `delivery_failed`
+  still applies;
+- outbound `delivery_failed` / `returned_to_sender` with a reason that names the
+  customer's fault (`delivery.rules.CUSTOMER_FAULT_REASONS`): the order is cancelled
+  (`delivery_failed`), the goods refunded, the fee kept (R14c, T5.4). An empty or unknown
+  reason leaves the order shipped and flags the event for staff (`needs_review`);
+- outbound `returned_to_sender` after the customer withdrew: the `on_returned_to_sender`
+  callbacks count the goods as back for the withdrawal (its refund is released, R21);
+  the order is not cancelled for the customer's fault;
 - `return_delivered` (a return parcel arrived): the `on_return_delivered` callbacks run in
   the same transaction, so the withdrawal flow can mark its goods received (R20).
 """
@@ -31,6 +39,7 @@ from django_fsm import can_proceed
 
 from delivery import emails, rules
 from delivery.models import (
+    PARCEL_ON_ITS_WAY_STATUSES,
     CourierEvent,
     CourierEventChannel,
     CourierEventName,
@@ -121,6 +130,42 @@ def _return_arrived(shipment: Shipment, at: datetime) -> None:
         callback(arrival)
 
 
+# --- The hook for parcels returned to sender (R14c, R20, R21) ------------------------------
+
+SenderCallback = Callable[[ReturnArrival], int]
+_sender_callbacks: list[SenderCallback] = []
+
+
+def on_returned_to_sender(func: SenderCallback) -> SenderCallback:
+    """Register a function called (inside the transaction) when an outbound parcel of an
+    order comes back to the shop undelivered. It answers how many open processes took the
+    goods as theirs (e.g. withdrawals waiting for them); any: the return is not the
+    customer's fault (R14c) and the order is not cancelled. Callbacks must be idempotent."""
+    if func not in _sender_callbacks:
+        _sender_callbacks.append(func)
+    return func
+
+
+def _returned_to_sender(shipment: Shipment, at: datetime) -> int:
+    arrival = ReturnArrival(
+        shipment_id=shipment.pk,
+        order_id=shipment.order_id,
+        barcode=shipment.barcode,
+        return_of_id=None,
+        arrived_at=at,
+        lines=list(shipment.lines or []),
+    )
+    return sum(callback(arrival) or 0 for callback in list(_sender_callbacks))
+
+
+def _flag_for_staff(event: CourierEvent, why: str) -> None:
+    """R14c: the event goes to the staff queue (courier events "waiting for staff")."""
+    event.needs_review = True
+    event.review_reason = why[:200]
+    if event.pk is not None:
+        event.save(update_fields=["needs_review", "review_reason"])
+
+
 # --- Moving a shipment -------------------------------------------------------------------
 
 _TRANSITIONS = {
@@ -175,59 +220,121 @@ def _delivered(shipment: Shipment, order: Order, event: CourierEvent) -> tuple[s
         return _return_delivered(shipment, order, event)
     answer, moved = _move(shipment, ShipmentStatus.DELIVERED, event)
     if moved and not shipment.replacement:
-        _order_delivered(order, shipment, at=event.occurred_at)
+        _order_delivered(order, shipment, event)
     return answer, shipment
 
 
-def _order_delivered(order: Order, shipment: Shipment, *, at: datetime) -> None:
-    """R14b, R16: the first delivery delivers the order; a later outbound delivery of a
-    split order moves the delivery time on (the last one counts)."""
-    if order.status == OrderStatus.SHIPPED:
-        order.deliver(at=at)
-        order.save()
-    elif order.status == OrderStatus.DELIVERED:
-        if order.delivered_at is None or at > order.delivered_at:
-            order.record_delivery_time(at)
-            order.save(update_fields=["delivered_at"])
-    else:
+def goods_delivered_at(order_id: int) -> datetime | None:
+    """R14b, R16: when the order's goods were delivered: the delivery of the last of its
+    outbound parcels (replacements for claims excluded); None while one is on its way."""
+    parcels = (
+        Shipment.objects.filter(
+            order_id=order_id, direction=ShipmentDirection.OUTBOUND, replacement=False
+        )
+        .order_by()
+        .values_list("status", "delivered_at")
+    )
+    return rules.order_delivery_time(list(parcels))
+
+
+def parcel_on_its_way(order: Order) -> bool:
+    """R16: is an outbound parcel of the order's goods (not a replacement) still waiting
+    for registration or travelling? `orders.selectors.on_goods_on_their_way` callback."""
+    return Shipment.objects.filter(
+        order_id=order.pk,
+        direction=ShipmentDirection.OUTBOUND,
+        replacement=False,
+        status__in=PARCEL_ON_ITS_WAY_STATUSES,
+    ).exists()
+
+
+def _order_delivered(order: Order, shipment: Shipment, event: CourierEvent) -> None:
+    """R14b, R16: the order is delivered when its last outbound parcel is, at that
+    parcel's time; an order delivered already (a parcel shipped after the first arrived)
+    has its delivery time moved on, never back."""
+    if order.status == OrderStatus.CANCELLED:
+        logger.warning(
+            "shipment %s delivered for cancelled order %s: left for staff", shipment.pk, order.pk
+        )
+        _flag_for_staff(event, "Delivered, but the order is cancelled.")
+        return
+    if order.status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CLOSED):
         logger.warning(
             "shipment %s delivered for order %s in status %s: left for staff",
             shipment.pk,
-            order.number,
+            order.pk,
             order.status,
         )
+        _flag_for_staff(event, "Delivered, but the order was not shipped.")
+        return
+    emails.shipment_delivered(order=order, shipment=shipment)
+    at = goods_delivered_at(order.pk)
+    if at is None:
+        return  # another parcel of the order's goods is still on its way (R16)
+    if order.status == OrderStatus.SHIPPED:
+        order.deliver(at=at)
+        order.save()
+    elif order.delivered_at is None or at > order.delivered_at:
+        order.record_delivery_time(at)
+        order.save(update_fields=["delivered_at"])
+    else:
         return
     # R28: retention dates count from delivery; the ledger follows after commit.
     ledger.order_delivered_later(order_id=order.pk)
-    emails.shipment_delivered(order=order, shipment=shipment)
 
 
 def _failed(target: str) -> Handler:
     def handle(shipment: Shipment, order: Order, event: CourierEvent) -> tuple[str, Shipment]:
         answer, moved = _move(shipment, target, event)
-        if (
-            moved
-            and shipment.direction == ShipmentDirection.OUTBOUND
-            and not shipment.replacement
-            and rules.failure_is_customers_fault(event.reason)
-        ):
-            _cancel_for_failed_delivery(order, shipment)
+        if moved and shipment.direction == ShipmentDirection.OUTBOUND and not shipment.replacement:
+            _outbound_failed(order, shipment, event, target)
         return answer, shipment
 
     return handle
 
 
+def _outbound_failed(order: Order, shipment: Shipment, event: CourierEvent, target: str) -> None:
+    """R14c, R20: what an outbound parcel that failed or came back means for its order."""
+    if target == ShipmentStatus.RETURNED_TO_SENDER and _returned_to_sender(
+        shipment, event.occurred_at
+    ):
+        return  # the goods of a withdrawal came back: not the customer's fault (R21)
+    if order.status != OrderStatus.SHIPPED:
+        if order.status != OrderStatus.CANCELLED:
+            _flag_for_staff(event, "Delivery failed, but the order is not shipped any more.")
+        return
+    # The reason the shipment carries: a return to sender keeps the failure's reason.
+    reason = event.reason or shipment.failure_reason
+    if rules.failure_is_customers_fault(reason) and _other_parcels_of_the_goods(shipment):
+        # A split order: goods of another parcel arrived or travel; cancelling the whole
+        # order would refund them too. Staff settle what this parcel carried.
+        _flag_for_staff(event, "Customer's fault, but other parcels of the order count.")
+    elif rules.failure_is_customers_fault(reason):
+        _cancel_for_failed_delivery(order, shipment)
+    else:
+        _flag_for_staff(
+            event,
+            f"Reason {reason!r} names no fault of the customer's: the order stays shipped."
+            if reason
+            else "No reason given: the order stays shipped.",
+        )
+
+
+def _other_parcels_of_the_goods(shipment: Shipment) -> bool:
+    """Another outbound parcel of the order's goods delivered or still on its way?"""
+    return (
+        Shipment.objects.filter(
+            order_id=shipment.order_id, direction=ShipmentDirection.OUTBOUND, replacement=False
+        )
+        .exclude(pk=shipment.pk)
+        .filter(status__in=[ShipmentStatus.DELIVERED, *PARCEL_ON_ITS_WAY_STATUSES])
+        .exists()
+    )
+
+
 def _cancel_for_failed_delivery(order: Order, shipment: Shipment) -> None:
     """R14c (T5.4): the goods are not sent again; cancelled, goods refunded, fee kept
     (`orders.services.payments.FEE_RETAINED_FOR`)."""
-    if order.status != OrderStatus.SHIPPED:
-        logger.warning(
-            "shipment %s failed for order %s in status %s: left for staff",
-            shipment.pk,
-            order.number,
-            order.status,
-        )
-        return
     cancel_order(order_id=order.pk, reason=CancelReason.DELIVERY_FAILED, at=timezone.now())
 
 
@@ -413,6 +520,13 @@ def dismiss_events(*, event_ids: list[int], note: str = "") -> int:
     return CourierEvent.objects.filter(
         pk__in=event_ids, result=CourierEventResult.UNMATCHED
     ).update(result=CourierEventResult.DISMISSED, note=note[:300])
+
+
+def mark_events_reviewed(*, event_ids: list[int], note: str = "") -> int:
+    """Staff: events in the review queue (R14c) are handled; they leave the queue."""
+    return CourierEvent.objects.filter(pk__in=event_ids, needs_review=True).update(
+        needs_review=False, note=note[:300]
+    )
 
 
 def record_return_arrival(*, shipment_id: int, at: datetime | None = None) -> Shipment:

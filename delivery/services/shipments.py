@@ -240,8 +240,9 @@ def create_replacement_shipment(
 
 
 def stop_unregistered_shipments(*, order_id: int, note: str = "") -> int:
-    """R16 (CRD Art 9(3)): a withdrawal before dispatch stops the outbound shipments not
-    registered yet; returns how many. A registered parcel is not stopped here."""
+    """R16 (CRD Art 9(3)), R14a: a withdrawal before dispatch or a cancellation stops the
+    outbound shipments not registered yet; returns how many. A registered parcel is not
+    stopped here."""
     now = timezone.now()
     with transaction.atomic():
         lock_order(order_id)
@@ -258,6 +259,16 @@ def stop_unregistered_shipments(*, order_id: int, note: str = "") -> int:
             shipment.cancel(at=now, note=note)
             shipment.save()
     return len(pending)
+
+
+def stop_shipments_of_cancelled_order(order: Order) -> None:
+    """`orders.services.lifecycle.on_order_cancelled` callback (inside the cancellation's
+    transaction, the order locked): its shipments waiting for registration are stopped,
+    so the background registration finds nothing to send (R14a, R27). An order never paid
+    has no shipments (only a paid order ships): no query for the deadline jobs."""
+    if order.paid_at is None:
+        return
+    stop_unregistered_shipments(order_id=order.pk, note=f"Order cancelled ({order.cancel_reason})")
 
 
 def _publish_registration(shipment: Shipment) -> None:
@@ -295,6 +306,13 @@ def register_with_courier(*, shipment_id: int, final_attempt: bool = True) -> Sh
         order = lock_order(order_id)
         shipment = Shipment.objects.select_for_update().select_related("order").get(pk=shipment_id)
         if shipment.status != ShipmentStatus.PENDING:
+            return shipment
+        if order.status not in SHIPPABLE:
+            # Cancelled (or no longer paid) while the registration waited: nothing goes to
+            # Omniva, nothing is disclosed, no email; the parcel is stopped (R14a, R27).
+            shipment.cancel(at=timezone.now(), note=f"Order {order.status}: not registered")
+            shipment.save()
+            logger.info("shipment %s not registered: order %s", shipment.pk, order.status)
             return shipment
         courier = get_courier()
         try:

@@ -31,7 +31,6 @@ from orders.models import (
     LineStatus,
     Order,
     OrderLine,
-    OrderStatus,
     Payment,
     Refund,
 )
@@ -40,7 +39,8 @@ from shop.errors import Refused
 from shop.money import ZERO, to_money
 
 MONEY_OUTPUT = DecimalField(max_digits=12, decimal_places=2)
-CANCELLABLE_BY_STAFF = [*PRE_DISPATCH, OrderStatus.SHIPPED]
+# R14c: a shipped order's parcel is with the courier; nobody cancels it (it waits).
+CANCELLABLE_BY_STAFF = PRE_DISPATCH
 
 
 # --- Shared helpers (also used by the other order admins and returns/admin) -------------
@@ -437,7 +437,10 @@ class OrderAdmin(ReadOnlyModelAdmin):
         if not orders:
             self.message_user(
                 request,
-                _("None of the selected orders can be cancelled (delivered, closed or cancelled)."),
+                _(
+                    "None of the selected orders can be cancelled (shipped, delivered, closed "
+                    "or cancelled)."
+                ),
                 messages.WARNING,
             )
             return None
@@ -455,7 +458,7 @@ class OrderAdmin(ReadOnlyModelAdmin):
         for order in orders:
             try:
                 lifecycle.cancel_order(order_id=order.pk, reason=CancelReason.STAFF)
-            except (TransitionNotAllowed, ConcurrentTransition):
+            except (TransitionNotAllowed, ConcurrentTransition, Refused):
                 skipped += 1
             else:
                 cancelled += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
@@ -10,7 +11,7 @@ from simple_history.utils import bulk_update_with_history
 
 from legal.services import ledger
 from orders import emails
-from orders.models import PRE_DISPATCH, LineStatus, Order, OrderLine, OrderStatus
+from orders.models import PRE_DISPATCH, CancelReason, LineStatus, Order, OrderLine, OrderStatus
 from orders.services.locks import lock_order, lock_products_by_id
 from orders.services.payments import settle_balance
 from shop.errors import Refused
@@ -37,6 +38,34 @@ def establish_contact(*, order_id: int, at: datetime | None = None) -> Order:
     return order
 
 
+# --- Cancellation stops everything downstream (R14a, R14c) -----------------------------------
+
+CancelCallback = Callable[[Order], None]
+_cancel_callbacks: list[CancelCallback] = []
+
+
+def on_order_cancelled(func: CancelCallback) -> CancelCallback:
+    """Register a function called inside the cancellation's transaction (the order locked
+    and already cancelled), e.g. delivery stopping the shipments not registered yet.
+    Registered from an `AppConfig.ready()`; callbacks must be idempotent."""
+    if func not in _cancel_callbacks:
+        _cancel_callbacks.append(func)
+    return func
+
+
+def check_not_with_courier(order: Order, *, reason: str) -> None:
+    """R14c: an order whose parcel is with the courier cannot be cancelled by anyone (the
+    customer, staff, a deadline): it waits for delivery or for the parcel to come back.
+    Only the courier's failed delivery through the customer's fault cancels it."""
+    if order.status == OrderStatus.SHIPPED and reason != CancelReason.DELIVERY_FAILED:
+        raise Refused(
+            "parcel_with_courier",
+            "The parcel is with the courier: the order can no longer be cancelled. It waits "
+            "for delivery or for the parcel to come back; a consumer may withdraw instead.",
+            status=order.status,
+        )
+
+
 def cancel_order(
     *, order_id: int, reason: str, at: datetime | None = None, update_ledger: bool = True
 ) -> Order:
@@ -49,8 +78,11 @@ def cancel_order(
         order = lock_order(order_id)
         if order.status == OrderStatus.CANCELLED:
             return order
+        check_not_with_courier(order, reason=reason)
         order.cancel(reason=reason, at=at)
         order.save()
+        for callback in list(_cancel_callbacks):
+            callback(order)
         active = list(
             OrderLine.objects.filter(
                 order=order, status__in=[LineStatus.ORDERED, LineStatus.UNAVAILABLE]
@@ -73,6 +105,7 @@ def cancel_by_customer(*, order_id: int) -> Order:
     """Before dispatch the customer may cancel; everything paid comes back, fee included."""
     with transaction.atomic():
         order = lock_order(order_id)
+        check_not_with_courier(order, reason=CancelReason.CUSTOMER)
         if order.status not in PRE_DISPATCH:
             raise Refused(
                 "cannot_cancel",

@@ -8,7 +8,10 @@ withdrawal's, so concurrent requests on one order run one after the other.
 - `record_goods_received` / `return_delivered`: the goods are back (R20), late ones flagged.
 - `inspect_withdrawal`: per line accepted, with a deduction, or rejected (R22); the refund
   is lowered accordingly and released.
-- `close_finished_orders`: delivered orders whose period is over and nothing is open.
+- `returned_to_sender`: an outbound parcel came back undelivered after a withdrawal: the
+  goods are back and the refund released (R21), not the customer's fault (R14c).
+- `close_finished_orders`: delivered orders whose period is over and nothing is open (no
+  withdrawal, refund, claim, or outbound parcel still on its way).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from orders.models import (
     RefundReason,
     RefundStatus,
 )
+from orders.selectors import possession_time
 from orders.services import refunds
 from orders.services.account import money_account
 from orders.services.lifecycle import cancel_order, release_units
@@ -112,10 +116,12 @@ def remaining_quantities(order: Order) -> dict[int, int]:
 
 
 def period_end(order: Order, calendar=None) -> datetime | None:
-    """R16: the end of the withdrawal period; None before delivery."""
-    if order.delivered_at is None:
+    """R16: the end of the withdrawal period (`orders.rules`, the one place); None before
+    the last parcel of the order's goods is delivered."""
+    delivered_at = possession_time(order)
+    if delivered_at is None:
         return None
-    return rules.withdrawal_period_end(order.delivered_at, calendar or latvian_calendar())
+    return rules.withdrawal_period_end(delivered_at, calendar or latvian_calendar())
 
 
 # --- Receiving a statement (R15-R19) ----------------------------------------------------------
@@ -167,7 +173,7 @@ def check_may_withdraw(order: Order, *, received_at: datetime, calendar=None) ->
         )
     calendar = calendar or latvian_calendar()
     in_time, end = rules.statement_in_time(
-        received_at=received_at, delivered_at=order.delivered_at, calendar=calendar
+        received_at=received_at, delivered_at=possession_time(order), calendar=calendar
     )
     if not in_time:
         raise Refused(
@@ -424,6 +430,27 @@ def record_goods_received(*, withdrawal_id: int, at: datetime | None = None, by=
     return withdrawal
 
 
+def returned_to_sender(*, order_id: int, at: datetime, line_ids: Iterable[int] = ()) -> int:
+    """R20, R21, R14c: an outbound parcel came back to the shop undelivered after the
+    customer withdrew: the goods are back for the withdrawals waiting for them (received,
+    and the held refund released without waiting for an inspection: the customer never had
+    the goods). `line_ids`: the order lines the parcel carried (empty: unknown, all).
+    Returns how many withdrawals took the goods (0: not a withdrawal's)."""
+    waiting = Withdrawal.objects.filter(
+        order_id=order_id,
+        before_dispatch=False,
+        status__in=[WithdrawalStatus.RECEIVED, WithdrawalStatus.GOODS_IN_TRANSIT],
+    )
+    line_ids = list(line_ids)
+    if line_ids:
+        waiting = waiting.filter(lines__order_line_id__in=line_ids).distinct()
+    waiting = list(waiting.order_by("pk").values_list("pk", flat=True))
+    for withdrawal_id in waiting:
+        withdrawal = record_goods_received(withdrawal_id=withdrawal_id, at=at)
+        _release_hold(withdrawal)
+    return len(waiting)
+
+
 def return_delivered(*, order_id: int, at: datetime) -> int:
     """The return shipment of an order reached the shop (`return_delivered`, R20): the
     goods of its withdrawals still waiting for them are received. Returns how many."""
@@ -608,6 +635,7 @@ def _settle_refund(withdrawal: Withdrawal, final: Decimal, keep: dict | None = N
 def orders_to_close(now: datetime):
     """Delivered orders at least 14 days old with nothing open: the candidates of
     `close_finished_orders`. The partial index on delivered orders keeps this cheap."""
+    from delivery.models import PARCEL_ON_ITS_WAY_STATUSES, Shipment, ShipmentDirection
     from returns.models import OPEN_CLAIM_STATUSES, Claim
 
     horizon = now - timedelta(days=rules.WITHDRAWAL_DAYS)
@@ -622,12 +650,23 @@ def orders_to_close(now: datetime):
             Exists(Refund.objects.filter(order=OuterRef("pk"), status__in=OPEN_REFUND_STATUSES))
         )
         .exclude(Exists(Claim.objects.filter(order=OuterRef("pk"), status__in=OPEN_CLAIM_STATUSES)))
+        # R16: never while an outbound parcel is waiting or on its way.
+        .exclude(
+            Exists(
+                Shipment.objects.filter(
+                    order=OuterRef("pk"),
+                    direction=ShipmentDirection.OUTBOUND,
+                    status__in=PARCEL_ON_ITS_WAY_STATUSES,
+                )
+            )
+        )
     )
 
 
 def close_finished_orders(*, now: datetime, batch: int = 500) -> int:
     """An order becomes `closed` when its withdrawal period is over and nothing is open
-    (no withdrawal, refund or claim in progress). Idempotent; re-checked under the lock."""
+    (no withdrawal, refund or claim in progress, no outbound parcel on its way).
+    Idempotent; re-checked under the lock."""
     calendar = latvian_calendar()
     closed = 0
     last = 0

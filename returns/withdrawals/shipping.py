@@ -60,8 +60,21 @@ def handle_return_delivered(arrival) -> int:
     return return_delivered(order_id=arrival.order_id, at=arrival.arrived_at)
 
 
+def handle_returned_to_sender(arrival) -> int:
+    """delivery's `on_returned_to_sender` callback: an outbound parcel came back
+    undelivered; the goods are back for the order's open withdrawals (R20, R21, R14c)."""
+    from returns.withdrawals.services import returned_to_sender
+
+    return returned_to_sender(
+        order_id=arrival.order_id,
+        at=arrival.arrived_at,
+        line_ids=[line["line_id"] for line in arrival.lines if line.get("line_id")],
+    )
+
+
 def connect_return_delivered() -> None:
     """Called from the app's `ready()`."""
-    from delivery.services import on_return_delivered
+    from delivery.services import on_return_delivered, on_returned_to_sender
 
     on_return_delivered(handle_return_delivered)
+    on_returned_to_sender(handle_returned_to_sender)

@@ -418,10 +418,14 @@ def test_r14c_a_failure_by_the_courier_does_not_cancel_the_order(order):
     assert Shipment.objects.get(barcode=BARCODE).status == ShipmentStatus.DELIVERY_FAILED
 
 
-def test_r14b_after_a_failed_delivery_a_late_delivered_is_stale(order):
+def test_r14c_a_delivered_after_a_failure_that_cancelled_the_order_goes_to_staff(order):
+    """R14c (2026-12-04): `delivered` after `delivery_failed` applies to the parcel; the
+    order the failure cancelled stays cancelled and staff see the event."""
     apply(BARCODE, "delivery_failed", "2026-11-10T12:00:00Z", reason="wrong_address")
-    assert apply(BARCODE, "delivered", "2026-11-11T12:00:00Z") == "stale"
+    assert apply(BARCODE, "delivered", "2026-11-11T12:00:00Z") == "applied"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
+    assert Shipment.objects.get(barcode=BARCODE).status == ShipmentStatus.DELIVERED
+    assert CourierEvent.objects.get(event="delivered").needs_review
 
 
 @pytest.fixture
@@ -582,7 +586,10 @@ def test_r14b_the_furthest_state_wins_whatever_the_order(targets):
     [
         ("not_collected", True),
         ("wrong_address", True),
-        ("", True),
+        ("Not collected", True),
+        ("refused", True),
+        ("", False),  # R14c (2026-12-04): an empty or unknown reason is nobody's fault yet
+        ("weather", False),
         ("Damaged", False),
         ("lost", False),
     ],
@@ -594,8 +601,9 @@ def test_r14c_whose_fault_a_failed_delivery_is(reason, customers_fault):
 def test_courier_event_statements_stay_few(order, client, django_capture_on_commit_callbacks):
     """Section 12 (webhook throughput): a progress event locks the shipment, stores itself
     and moves it (3 statements); `delivered` also locks and delivers the order (with its
-    history row) and queues the email and the ledger update for after commit (8); a repeat
-    stops at the insert."""
+    history row), reads the order's outbound parcels (R16: the last one delivers it), and
+    queues the email and the ledger update for after commit (9); a repeat stops at the
+    insert."""
     from django.test.utils import CaptureQueriesContext
 
     def statements(event: str, event_id: str) -> list[str]:
@@ -612,5 +620,5 @@ def test_courier_event_statements_stay_few(order, client, django_capture_on_comm
         delivered = statements("delivered", "evt-b")
     assert len(progress) == 3, "\n".join(progress)
     assert len(repeat) == 2, "\n".join(repeat)  # lock, insert: nothing else
-    assert len(delivered) == 8, "\n".join(delivered)
+    assert len(delivered) == 9, "\n".join(delivered)
     assert not any("personaldatarecord" in sql for sql in delivered)  # after commit
