@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0004_order_delivered_pk_idx"),
+        ("orders", "0008_line_released_quantity"),
     ]
 
     operations = [
