@@ -28,6 +28,14 @@ class TokenSerializer(serializers.Serializer):
     email_verified = serializers.BooleanField()
 
 
+class RegisteredSerializer(serializers.Serializer):
+    """The same for a new address and for one that has an account (no enumeration)."""
+
+    email = serializers.EmailField()
+    email_verified = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
 class VerifiedSerializer(serializers.Serializer):
     email = serializers.EmailField()
     email_verified = serializers.BooleanField()

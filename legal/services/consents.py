@@ -85,17 +85,27 @@ def give_consent(
 
 def withdraw_consents(
     *,
-    email: str,
+    email: str | None = None,
     purposes: list[str] | None = None,
     via: str = ConsentSource.API,
     at: datetime | None = None,
+    user=None,
 ) -> list[Consent]:
-    """R31: withdraw at once; the data goes within 3 working days (IP15). Idempotent."""
+    """R31: withdraw at once; the data goes within 3 working days (IP15). Idempotent.
+
+    By `email` (proven by the caller), or by `user`: the consents that account gave."""
     for purpose in purposes or []:
         _check_purpose(purpose)
+    if (email is None) == (user is None):
+        raise TypeError("withdraw_consents takes either email or user")
     at = at or timezone.now()
     with transaction.atomic():
-        queryset = active_consents(email)
+        if email is not None:
+            queryset = active_consents(email)
+        else:
+            queryset = Consent.objects.filter(
+                user=user, withdrawn_at__isnull=True, erased_at__isnull=True
+            )
         if purposes:
             queryset = queryset.filter(purpose__in=purposes)
         consents = list(queryset.select_for_update().order_by("pk"))
