@@ -284,6 +284,7 @@ def export_data(subject: Subject) -> dict[str, Any]:
                     "purpose": c.purpose,
                     "email": c.email,
                     "given_at": c.given_at,
+                    "confirmed_at": c.confirmed_at,
                     "withdrawn_at": c.withdrawn_at,
                     "source": c.source,
                     "withdrawn_via": c.withdrawn_via,

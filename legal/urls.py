@@ -6,4 +6,5 @@ app_name = "legal-web"
 
 urlpatterns = [
     path("unsubscribe/", web.unsubscribe, name="unsubscribe"),
+    path("consents/confirm/", web.confirm_consents, name="confirm-consents"),
 ]

@@ -88,7 +88,10 @@ class ConsentPurposeQuerySerializer(serializers.Serializer):
 
 class ConsentSerializer(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=ConsentPurpose.choices)
-    active = serializers.BooleanField()
+    active = serializers.BooleanField(help_text="Given, confirmed and not withdrawn: it counts.")
+    confirmed = serializers.BooleanField(
+        help_text="R31, double opt-in: confirmed by the link emailed to the address."
+    )
     given_at = serializers.DateTimeField()
     withdrawn_at = serializers.DateTimeField(allow_null=True)
     source = serializers.ChoiceField(choices=ConsentSource.choices)

@@ -384,7 +384,8 @@ def _consent_rows(subject: access.Subject):
 def _consent_data(consent: Consent) -> dict:
     return {
         "purpose": consent.purpose,
-        "active": consent.withdrawn_at is None,
+        "active": consent.withdrawn_at is None and consent.confirmed_at is not None,
+        "confirmed": consent.confirmed_at is not None,
         "given_at": consent.given_at,
         "withdrawn_at": consent.withdrawn_at,
         "source": consent.source,
@@ -426,6 +427,7 @@ class ConsentsView(MeMixin, APIView):
             source=ConsentSource.API,
             user=subject.user,
             text_version=data.validated_data.get("text_version", ""),
+            confirmed=True,  # R31: given under the proven email
         )
         return _consents_response(subject, status_code=201 if created else 200)
 

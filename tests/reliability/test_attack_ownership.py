@@ -42,7 +42,7 @@ def shop(db):
 def victim(shop):
     """A customer with a paid-for courier order, a marketing consent and a request."""
     order = place(email=VICTIM)
-    consents.give_consent(email=VICTIM, purpose="marketing_email")
+    consents.give_consent(email=VICTIM, purpose="marketing_email", confirmed=True)
     return order
 
 
@@ -259,3 +259,45 @@ def test_r30_attack_email_link_answer_does_the_same_work_for_known_and_unknown_a
     assert work[VICTIM] == work["nobody@example.lv"]
     assert [m.to for m in mail.outbox] == [[VICTIM]]  # sent after the answer, only if known
     assert not OutboxMessage.objects.filter(topic="legal.email_link", payload__email=VICTIM)
+
+
+def test_r31_attack_marketing_consent_for_someone_elses_address_needs_their_confirmation(
+    client, api_client, shop, django_capture_on_commit_callbacks
+):
+    """Attack: sign a stranger up for marketing by typing their address at checkout (R31,
+    double opt-in): nothing counts until the owner confirms from their mailbox, and
+    withdrawing is as easy as giving."""
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        place(email=VICTIM, consents={"marketing_email": True, "profiling": True})
+    assert not consents.marketing_allowed(VICTIM, "marketing_email")
+    with pytest.raises(consents.Refused):
+        consents.queue_marketing_email(to=VICTIM, template="account_verify", context={})
+    asks = [m for m in mail.outbox if "/privacy/consents/confirm/" in m.body]
+    assert [m.to for m in asks] == [[VICTIM]]
+    token = _link(asks[0].body, "/privacy/consents/confirm/")
+    assert client.get("/privacy/consents/confirm/", {"token": "forged"}).status_code == 404
+    assert client.post("/privacy/consents/confirm/", {"token": "o1:x:y"}).status_code == 404
+    page = client.get("/privacy/consents/confirm/", {"token": token})
+    assert page.status_code == 200
+    assert not consents.marketing_allowed(VICTIM, "marketing_email")  # a GET confirms nothing
+    listed = api_client.get("/api/me/consents/", **_guest()).json()["consents"]
+    assert {(c["purpose"], c["active"], c["confirmed"]) for c in listed} == {
+        ("marketing_email", False, False),
+        ("profiling", False, False),
+    }
+    # The owner withdraws one before confirming, then confirms: only the other counts.
+    api_client.delete("/api/me/consents/profiling/", **_guest())
+    assert client.post("/privacy/consents/confirm/", {"token": token}).status_code == 200
+    assert consents.marketing_allowed(VICTIM, "marketing_email")
+    assert not consents.marketing_allowed(VICTIM, "profiling")
+    assert client.post("/privacy/consents/confirm/", {"token": token}).status_code == 404  # used
+    # Withdrawing is one request, as giving was.
+    api_client.delete("/api/me/consents/marketing_email/", **_guest())
+    assert not consents.marketing_allowed(VICTIM, "marketing_email")
+
+
+def _guest(email=VICTIM):
+    from legal.access import subject_token
+
+    return {"HTTP_AUTHORIZATION": f"Bearer {subject_token(email)}"}
