@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import login, logout
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -158,7 +159,8 @@ class VerifyEmailView(GuessThrottleMixin, APIView):
 
 
 class LoginView(GuessThrottleMixin, APIView):
-    """Log in with email and password: a session and an API token (`Authorization: Token`)."""
+    """Log in with email and password: an API token (`Authorization: Token`), and a session
+    when the request carries Django's CSRF token (a browser on the shop's own pages)."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -172,10 +174,21 @@ class LoginView(GuessThrottleMixin, APIView):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user, token = accounts.log_in(**data.validated_data)
-        login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if _csrf_passes(request._request):
+            # A session only for a request that passed the CSRF check: another site cannot
+            # log a visitor's browser in to an account of its choosing (login CSRF), which
+            # would let the visitor prove an address for someone else's account.
+            login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
         account = CustomerAccount.objects.filter(user=user).first()
         verified = account is not None and account.email_verified_at is not None
         return Response({"token": token, "email": user.email, "email_verified": verified})
+
+
+def _csrf_passes(request) -> bool:
+    """Django's CSRF check, as DRF's SessionAuthentication runs it."""
+    check = CsrfViewMiddleware(lambda _request: None)
+    check.process_request(request)
+    return check.process_view(request, None, (), {}) is None
 
 
 class LogoutView(APIView):

@@ -301,3 +301,26 @@ def _guest(email=VICTIM):
     from legal.access import subject_token
 
     return {"HTTP_AUTHORIZATION": f"Bearer {subject_token(email)}"}
+
+
+def test_r30_attack_login_csrf_cannot_plant_the_attackers_session_in_a_victims_browser(
+    api_client, victim, django_capture_on_commit_callbacks
+):
+    """Attack: another site makes the victim's browser log in to the attacker's account
+    (registered under the victim's email), hoping the victim then opens the verification
+    link there; a login without Django's CSRF token gets a token but no session."""
+    _attacker(api_client, django_capture_on_commit_callbacks)
+    link = _link([m for m in mail.outbox if m.to == [VICTIM]][-1].body, "/api/auth/verify-email/")
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    planted = browser.post(
+        "/api/auth/login/",
+        {"email": VICTIM, "password": ATTACKER_PASSWORD},
+        content_type="application/json",
+    )
+    assert planted.status_code == 200  # the API client's token, as before
+    assert browser.get("/api/me/").status_code == 401  # no session in the browser
+    clicked = browser.get("/api/auth/verify-email/", {"token": link})
+    assert clicked.status_code == 422 and clicked.json()["code"] == "login_required"
+    assert Order.objects.get(pk=victim.pk).user_id is None
