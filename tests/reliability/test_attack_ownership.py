@@ -40,9 +40,15 @@ def shop(db):
 
 @pytest.fixture
 def victim(shop):
-    """A customer with a paid-for courier order, a marketing consent and a request."""
+    """A customer with a courier order and a marketing consent given under the proven
+    email (the one-time link's token)."""
+    from rest_framework.test import APIClient
+
     order = place(email=VICTIM)
-    consents.give_consent(email=VICTIM, purpose="marketing_email", confirmed=True)
+    given = APIClient().post(
+        "/api/me/consents/", {"purpose": "marketing_email"}, format="json", **_guest()
+    )
+    assert given.status_code == 201
     return order
 
 
