@@ -117,7 +117,13 @@ def _register(email: str, hashed: str, first_name: str, last_name: str) -> None:
         _queue_verification(user)
         return
     account = CustomerAccount.objects.filter(user=user).first()
-    if not user.is_active or (account is not None and account.email_verified_at is not None):
+    pending = (
+        account is not None
+        and account.email_verified_at is None
+        and user.is_active
+        and not (user.is_staff or user.is_superuser)
+    )
+    if not pending:  # a proven customer, or any other user (staff): never touched here
         queue_email(
             to=email,
             template="account_exists",
@@ -133,8 +139,6 @@ def _register(email: str, hashed: str, first_name: str, last_name: str) -> None:
     user.first_name, user.last_name = first_name, last_name
     user.save(update_fields=["password", "first_name", "last_name"])
     Token.objects.filter(user=user).delete()  # sessions end with the password hash
-    if account is None:
-        CustomerAccount.objects.create(user=user)
     _queue_verification(user)
 
 

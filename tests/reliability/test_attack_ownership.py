@@ -330,3 +330,21 @@ def test_r30_attack_login_csrf_cannot_plant_the_attackers_session_in_a_victims_b
     clicked = browser.get("/api/auth/verify-email/", {"token": link})
     assert clicked.status_code == 422 and clicked.json()["code"] == "login_required"
     assert Order.objects.get(pk=victim.pk).user_id is None
+
+
+def test_r30_attack_registering_a_staff_members_address_changes_nothing(
+    api_client, shop, django_capture_on_commit_callbacks
+):
+    """Attack: register with the email a staff member logs in with, hoping to replace the
+    password of an account that never proved a customer address."""
+    from django.contrib.auth.models import User
+
+    staff = User.objects.create_user(
+        username="ops@example.lv", email="ops@example.lv", password=OWNER_PASSWORD, is_staff=True
+    )
+    response = _register(api_client, django_capture_on_commit_callbacks, email="ops@example.lv")
+    assert response.status_code == 202
+    staff.refresh_from_db()
+    assert staff.check_password(OWNER_PASSWORD) and not staff.check_password(ATTACKER_PASSWORD)
+    assert _log_in(api_client, email="ops@example.lv").status_code == 400
+    assert "tried to create an account" in mail.outbox[-1].body
