@@ -4,7 +4,9 @@ sent to the email on file).
 A `Subject` is a proven email, an account, or both:
 
 - an account holder logged in by session or `Authorization: Token ...`: their account; its
-  email counts once they proved it (the link emailed at registration);
+  email counts once they proved it (the link emailed at registration). Until then the
+  account acts for nothing tied to an email: no orders placed with it, no emails sent to
+  it, no consents or requests under it; only what the account itself did;
 - a guest who opened the one-time link from `POST /api/me/email-link/`: a short-lived
   signed token (`Authorization: Bearer ...` or `X-Subject-Token`) that names the email.
 
@@ -31,6 +33,12 @@ EMAIL_LINK_MAX_AGE = 60 * 60  # the emailed link works for an hour, once
 class Subject:
     email: str | None  # proven
     user: Any | None = None
+
+    @property
+    def emails(self) -> set[str]:
+        """The addresses this subject may act for: the proven one, never an unproven
+        account email (R30)."""
+        return {self.email} if self.email else set()
 
     @property
     def has_identity(self) -> bool:

@@ -66,6 +66,7 @@ class ConsentAdmin(ReadOnlyAdmin):
         "email",
         "purpose",
         "given_at",
+        "confirmed_at",
         "withdrawn_at",
         "source",
         "policy_version",
@@ -76,6 +77,7 @@ class ConsentAdmin(ReadOnlyAdmin):
     list_filter = [
         "purpose",
         "source",
+        ("confirmed_at", admin.EmptyFieldListFilter),
         ("withdrawn_at", admin.EmptyFieldListFilter),
         ("erased_at", admin.EmptyFieldListFilter),
         "policy_version",

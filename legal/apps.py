@@ -25,3 +25,4 @@ class LegalConfig(AppConfig):
             "enforce-retention", "legal.tasks.enforce_retention", crontab(hour=2, minute=30)
         )
         connect_celery_logging()
+        from legal.services import accounts  # noqa: F401  registers the email-link handler

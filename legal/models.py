@@ -74,6 +74,9 @@ class Consent(models.Model):
     purpose = models.CharField(_("purpose"), max_length=32, choices=ConsentPurpose.choices)
     given_at = models.DateTimeField(_("given at"), default=timezone.now)
     withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    # R31 (double opt-in): a consent counts once the address owner confirmed it, by the
+    # emailed link or by giving it under a proven email; until then it is pending.
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     policy_version = models.ForeignKey(
         PrivacyPolicyVersion, null=True, blank=True, on_delete=models.PROTECT
     )

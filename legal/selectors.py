@@ -242,7 +242,8 @@ def _order_data(order_ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def export_data(subject: Subject) -> dict[str, Any]:
-    """Everything held about the person, as JSON (R30, GDPR Art 15 and 20)."""
+    """Everything held about the person, as JSON (R30, GDPR Art 15 and 20): the orders,
+    consents, requests and emails of the proven email, and the account's own."""
     order_ids = list(subject_orders(subject).values_list("pk", flat=True))
     orders = _order_data(order_ids)
     order_ledgers = ledgers(order_ids)
@@ -258,9 +259,9 @@ def export_data(subject: Subject) -> dict[str, Any]:
         entry["recipients"] = jsonable([disclosure_entry(d) for d in by_order.get(pk, [])])
         order_list.append(entry)
 
-    emails = {subject.email} if subject.email else set()
-    if subject.user is not None and subject.user.email:
-        emails.add(subject.user.email.lower())
+    # R30: only a proven address; an account that has not proved its email gets its own
+    # account data and what it did itself, nothing sent to or given under that address.
+    emails = set(subject.emails)
     consents = Consent.objects.filter(erased_at__isnull=True)
     consent_rows = consents.filter(email__in=emails) if emails else consents.none()
     if subject.user is not None:
@@ -283,6 +284,7 @@ def export_data(subject: Subject) -> dict[str, Any]:
                     "purpose": c.purpose,
                     "email": c.email,
                     "given_at": c.given_at,
+                    "confirmed_at": c.confirmed_at,
                     "withdrawn_at": c.withdrawn_at,
                     "source": c.source,
                     "withdrawn_via": c.withdrawn_via,

@@ -7,4 +7,5 @@ app_name = "legal-web"
 
 urlpatterns = [
     path("unsubscribe/", throttle_page(web.unsubscribe), name="unsubscribe"),
+    path("consents/confirm/", throttle_page(web.confirm_consents), name="confirm-consents"),
 ]

@@ -28,6 +28,14 @@ class TokenSerializer(serializers.Serializer):
     email_verified = serializers.BooleanField()
 
 
+class RegisteredSerializer(serializers.Serializer):
+    """The same for a new address and for one that has an account (no enumeration)."""
+
+    email = serializers.EmailField()
+    email_verified = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
 class VerifiedSerializer(serializers.Serializer):
     email = serializers.EmailField()
     email_verified = serializers.BooleanField()
@@ -80,7 +88,10 @@ class ConsentPurposeQuerySerializer(serializers.Serializer):
 
 class ConsentSerializer(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=ConsentPurpose.choices)
-    active = serializers.BooleanField()
+    active = serializers.BooleanField(help_text="Given, confirmed and not withdrawn: it counts.")
+    confirmed = serializers.BooleanField(
+        help_text="R31, double opt-in: confirmed by the link emailed to the address."
+    )
     given_at = serializers.DateTimeField()
     withdrawn_at = serializers.DateTimeField(allow_null=True)
     source = serializers.ChoiceField(choices=ConsentSource.choices)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth import login, logout
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -29,6 +31,7 @@ from legal.api.serializers import (
     LoginSerializer,
     MeSerializer,
     RecipientSerializer,
+    RegisteredSerializer,
     RegisterSerializer,
     RequestInSerializer,
     RequestSerializer,
@@ -109,7 +112,9 @@ class GuessThrottleMixin:
 
 
 class RegisterView(GuessThrottleMixin, APIView):
-    """A customer account (username = email). The email is proved by the emailed link."""
+    """A customer account (username = email). Always 202 with the same body, whether or not
+    the address already has an account, and no token: log in, then open the link emailed
+    to the address (its owner is told instead when the address has an account)."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -117,22 +122,28 @@ class RegisterView(GuessThrottleMixin, APIView):
     @extend_schema(
         operation_id="auth_register",
         request=RegisterSerializer,
-        responses={201: TokenSerializer, 400: PROBLEM, 409: PROBLEM},
+        responses={202: RegisteredSerializer, 400: PROBLEM},
     )
     def post(self, request):
         data = RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, token = accounts.register_account(**data.validated_data)
+        email = accounts.register_account(**data.validated_data)
         return Response(
-            {"token": token, "email": user.email, "email_verified": False},
-            status=status.HTTP_201_CREATED,
+            {
+                "email": email,
+                "email_verified": False,
+                "detail": _(
+                    "Check your inbox: log in, then open the link we sent to this address."
+                ),
+            },
+            status=status.HTTP_202_ACCEPTED,
         )
 
 
 class VerifyEmailView(GuessThrottleMixin, APIView):
-    """The link from the registration email: the email is proved, its orders are linked."""
+    """The link from the registration email, opened while logged in to that account
+    (session or `Authorization: Token`): the email is proved, its orders are linked."""
 
-    authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
@@ -143,12 +154,13 @@ class VerifyEmailView(GuessThrottleMixin, APIView):
     def get(self, request):
         query = LinkTokenQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        user, linked = accounts.verify_email(token=query.validated_data["token"])
+        user, linked = accounts.verify_email(token=query.validated_data["token"], user=request.user)
         return Response({"email": user.email, "email_verified": True, "orders_linked": linked})
 
 
 class LoginView(GuessThrottleMixin, APIView):
-    """Log in with email and password: a session and an API token (`Authorization: Token`)."""
+    """Log in with email and password: an API token (`Authorization: Token`), and a session
+    when the request carries Django's CSRF token (a browser on the shop's own pages)."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -162,10 +174,21 @@ class LoginView(GuessThrottleMixin, APIView):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user, token = accounts.log_in(**data.validated_data)
-        login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if _csrf_passes(request._request):
+            # A session only for a request that passed the CSRF check: another site cannot
+            # log a visitor's browser in to an account of its choosing (login CSRF), which
+            # would let the visitor prove an address for someone else's account.
+            login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
         account = CustomerAccount.objects.filter(user=user).first()
         verified = account is not None and account.email_verified_at is not None
         return Response({"token": token, "email": user.email, "email_verified": verified})
+
+
+def _csrf_passes(request) -> bool:
+    """Django's CSRF check, as DRF's SessionAuthentication runs it."""
+    check = CsrfViewMiddleware(lambda _request: None)
+    check.process_request(request)
+    return check.process_view(request, None, (), {}) is None
 
 
 class LogoutView(APIView):
@@ -362,11 +385,10 @@ class RequestsView(MeMixin, APIView):
 
 
 def _consent_rows(subject: access.Subject):
+    """R30: consents under the proven email, and those the account itself gave; never
+    those of an address the account has not proved."""
     rows = Consent.objects.filter(erased_at__isnull=True)
-    emails = [e for e in (subject.email,) if e]
-    if subject.user is not None and subject.user.email:
-        emails.append(subject.user.email.lower())
-    mine = rows.filter(email__in=emails)
+    mine = rows.filter(email__in=subject.emails) if subject.emails else rows.none()
     if subject.user is not None:
         mine = mine | rows.filter(user=subject.user)
     return mine.distinct().select_related("policy_version").order_by("given_at", "pk")
@@ -375,7 +397,8 @@ def _consent_rows(subject: access.Subject):
 def _consent_data(consent: Consent) -> dict:
     return {
         "purpose": consent.purpose,
-        "active": consent.withdrawn_at is None,
+        "active": consent.withdrawn_at is None and consent.confirmed_at is not None,
+        "confirmed": consent.confirmed_at is not None,
         "given_at": consent.given_at,
         "withdrawn_at": consent.withdrawn_at,
         "source": consent.source,
@@ -390,12 +413,6 @@ def _consents_response(subject, *, withdrawn=None, status_code=200) -> Response:
     if withdrawn is not None:
         body["withdrawn"] = withdrawn
     return Response(ConsentsSerializer(body).data, status=status_code)
-
-
-def _withdrawal_email(subject: access.Subject) -> str:
-    if subject.email:
-        return subject.email
-    return access.normalise_email(subject.user.email)
 
 
 class ConsentsView(MeMixin, APIView):
@@ -423,6 +440,7 @@ class ConsentsView(MeMixin, APIView):
             source=ConsentSource.API,
             user=subject.user,
             text_version=data.validated_data.get("text_version", ""),
+            confirmed=True,  # R31: given under the proven email
         )
         return _consents_response(subject, status_code=201 if created else 200)
 
@@ -460,16 +478,16 @@ class ConsentDetailView(MeMixin, APIView):
 
 
 def _withdraw(view, request, purpose: str) -> Response:
+    """R31: withdraw for the proven email, and the consents the account itself gave; an
+    account that has not proved an address touches no one else's consent under it."""
     subject = view.subject(request)
-    withdrawn = consents.withdraw_consents(
-        email=_withdrawal_email(subject), purposes=[purpose], via=ConsentSource.API
-    )
+    withdrawn = []
+    for email in sorted(subject.emails):
+        withdrawn += consents.withdraw_consents(
+            email=email, purposes=[purpose], via=ConsentSource.API
+        )
     if subject.user is not None:
-        others = Consent.objects.filter(
-            user=subject.user, purpose=purpose, withdrawn_at__isnull=True, erased_at__isnull=True
-        ).values_list("email", flat=True)
-        for email in set(others):
-            withdrawn += consents.withdraw_consents(
-                email=email, purposes=[purpose], via=ConsentSource.API
-            )
+        withdrawn += consents.withdraw_consents(
+            user=subject.user, purposes=[purpose], via=ConsentSource.API
+        )
     return _consents_response(subject, withdrawn=sorted({c.purpose for c in withdrawn}))

@@ -3,6 +3,11 @@ force, the wording's version, the time and the source; withdrawing is as easy as
 and takes effect at once. A withdrawn consent's data is erased within 3 working days
 (IP15) by the retention sweep.
 
+Double opt-in (R31): a consent counts only once the owner of the address confirmed it.
+Given under a proven email (the API needs one) it is confirmed at once; given at checkout,
+where anyone can type any address, it waits for the link emailed to the address
+(`ask_confirmation`, `confirm_consents`). Withdrawing works on pending consents too.
+
 Marketing messages go out only through `queue_marketing_email`, which refuses without a
 standing consent (or while processing is restricted) and always adds the unsubscribe link
 (AP4.3). The link carries a signed reference to the consent, never the email address.
@@ -23,6 +28,7 @@ from django.utils.translation import override
 from legal.models import Consent, ConsentPurpose, ConsentSource, PrivacyPolicyVersion
 from legal.selectors import is_restricted
 from legal.services import ledger
+from legal.services.optin import CONFIRM_LINK, CONFIRM_MAX_AGE, ask_confirmation
 from shop import outbox, tokens
 from shop.calendar import riga_date
 from shop.errors import InvalidInput, Refused
@@ -60,14 +66,21 @@ def give_consent(
     order=None,
     text_version: str = "",
     at: datetime | None = None,
+    confirmed: bool = False,
 ) -> tuple[Consent, bool]:
-    """R31: record a consent (or return the one already standing); (consent, created)."""
+    """R31: record a consent (or return the one already standing); (consent, created).
+
+    `confirmed`: the caller proved `email` (a verified account or the one-time link);
+    otherwise the consent is pending until the emailed link confirms it."""
     _check_purpose(purpose)
     at = at or timezone.now()
     email = email.strip().lower()
     with transaction.atomic():
         existing = active_consents(email, purpose).select_for_update().first()
         if existing is not None:
+            if confirmed and existing.confirmed_at is None:
+                existing.confirmed_at = at
+                existing.save(update_fields=["confirmed_at"])
             return existing, False
         policy = PrivacyPolicyVersion.objects.in_force(at)
         consent = Consent.objects.create(
@@ -76,26 +89,65 @@ def give_consent(
             order=order,
             purpose=purpose,
             given_at=at,
+            confirmed_at=at if confirmed else None,
             policy_version=policy,
             text_version=text_version or (policy.version if policy else ""),
             source=source,
         )
+        if not confirmed:
+            ask_confirmation(email=email, token=tokens.sign(CONFIRM_LINK, f"c{consent.pk}"))
     return consent, True
+
+
+def pending_for_token(token: str):
+    """The pending consents a confirmation link names (empty for a bad or old link)."""
+    try:
+        value = tokens.unsign(CONFIRM_LINK, token, max_age=CONFIRM_MAX_AGE)
+    except tokens.InvalidLink:
+        return Consent.objects.none()
+    kind, ident = value[:1], value[1:]
+    if not ident.isdigit() or kind not in ("c", "o"):
+        return Consent.objects.none()
+    rows = Consent.objects.filter(
+        confirmed_at__isnull=True, withdrawn_at__isnull=True, erased_at__isnull=True
+    )
+    return rows.filter(pk=int(ident)) if kind == "c" else rows.filter(order_id=int(ident))
+
+
+def confirm_consents(*, token: str, at: datetime | None = None) -> list[Consent]:
+    """R31: the owner of the address confirms; the consents count from now on."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        consents = list(pending_for_token(token).select_for_update().order_by("pk"))
+        for consent in consents:
+            consent.confirmed_at = at
+        Consent.objects.bulk_update(consents, ["confirmed_at"])
+    return consents
 
 
 def withdraw_consents(
     *,
-    email: str,
+    email: str | None = None,
     purposes: list[str] | None = None,
     via: str = ConsentSource.API,
     at: datetime | None = None,
+    user=None,
 ) -> list[Consent]:
-    """R31: withdraw at once; the data goes within 3 working days (IP15). Idempotent."""
+    """R31: withdraw at once; the data goes within 3 working days (IP15). Idempotent.
+
+    By `email` (proven by the caller), or by `user`: the consents that account gave."""
     for purpose in purposes or []:
         _check_purpose(purpose)
+    if (email is None) == (user is None):
+        raise TypeError("withdraw_consents takes either email or user")
     at = at or timezone.now()
     with transaction.atomic():
-        queryset = active_consents(email)
+        if email is not None:
+            queryset = active_consents(email)
+        else:
+            queryset = Consent.objects.filter(
+                user=user, withdrawn_at__isnull=True, erased_at__isnull=True
+            )
         if purposes:
             queryset = queryset.filter(purpose__in=purposes)
         consents = list(queryset.select_for_update().order_by("pk"))
@@ -198,8 +250,9 @@ def unsubscribe(*, token: str, at: datetime | None = None) -> Consent | None:
 
 
 def marketing_allowed(email: str, purpose: str) -> bool:
-    """R31, GDPR Art 18, 21: a standing consent and no restriction of processing."""
-    return active_consents(email, purpose).exists() and not is_restricted(email)
+    """R31, GDPR Art 18, 21: a standing, confirmed consent and no restriction."""
+    confirmed = active_consents(email, purpose).filter(confirmed_at__isnull=False)
+    return confirmed.exists() and not is_restricted(email)
 
 
 def queue_marketing_email(

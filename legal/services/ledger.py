@@ -31,6 +31,7 @@ from legal import holds as legal_holds
 from legal import registry, rules
 from legal.models import Consent, PersonalDataRecord
 from legal.policy import CATEGORIES, ORDER_CATEGORIES, Category
+from legal.services.optin import ask_confirmation_for_order
 from legal.sql import ids_in
 from orders.models import BankEntry, Invoice, Order, Payment, Refund
 from shop import outbox
@@ -88,6 +89,8 @@ def order_placed(*, order: Order, consents: Mapping[str, bool] | None = None) ->
             )
         )
     PersonalDataRecord.objects.bulk_create(rows)
+    if any((consents or {}).values()):
+        ask_confirmation_for_order(order=order)  # R31: anyone can type any address
 
 
 def order_delivered(*, order_id: int) -> None:

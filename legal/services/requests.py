@@ -56,10 +56,16 @@ EXEMPTION = {
 
 
 def _email_of(subject: Subject) -> str:
+    """R30: a request acts for the proven email only; an account that has not proved its
+    address (the link emailed at registration) files nothing in that address's name."""
     if subject.email:
         return subject.email
-    if subject.user is not None and subject.user.email:
-        return subject.user.email.strip().lower()
+    if subject.user is not None:
+        raise Refused(
+            "email_not_verified",
+            "Confirm your email first (the link we sent when you registered), or ask for a "
+            "one-time link at POST /api/me/email-link/.",
+        )
     raise Refused("no_identity", "Prove your email first.")
 
 
@@ -135,7 +141,7 @@ def log_access(*, subject: Subject, orders: int, now: datetime | None = None) ->
     DataSubjectRequest.objects.create(
         kind=RequestKind.ACCESS,
         status=RequestStatus.ANSWERED,
-        email=_email_of(subject),
+        email=subject.email or "",  # an unverified account: logged under the account only
         user=subject.user,
         received_at=now,
         answer_due=rules.request_answer_due(riga_date(now)),

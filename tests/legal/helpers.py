@@ -72,3 +72,18 @@ def ledger_rows(order: Order) -> dict:
     from legal.models import PersonalDataRecord
 
     return {r.category: r for r in PersonalDataRecord.objects.filter(order=order)}
+
+
+def confirm_checkout_consents(order: Order) -> None:
+    """R31, double opt-in: open the confirmation link emailed after checkout."""
+    import re
+    from urllib.parse import unquote
+
+    from legal.services import consents
+    from shop.models import OutboxMessage
+
+    message = OutboxMessage.objects.filter(
+        topic="email.send", payload__template="consent_confirm", payload__to__0=order.email
+    ).latest("pk")
+    token = re.search(r"/privacy/consents/confirm/\?token=(\S+)", message.payload["body"])
+    assert consents.confirm_consents(token=unquote(token.group(1)))

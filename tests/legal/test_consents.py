@@ -14,7 +14,7 @@ from legal.access import subject_token
 from legal.models import Consent
 from legal.services import consents
 from shop.errors import Refused
-from tests.legal.helpers import place
+from tests.legal.helpers import confirm_checkout_consents, place
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_r31_bad_purposes_are_refused(api_client, shop_ready):
 def test_r31_every_marketing_email_has_an_unsubscribe_link_that_works_without_login(
     client, shop_ready, django_capture_on_commit_callbacks
 ):
-    place(email="anna@example.lv", consents={"marketing_email": True})
+    confirm_checkout_consents(place(email="anna@example.lv", consents={"marketing_email": True}))
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         consents.queue_marketing_email(

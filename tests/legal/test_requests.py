@@ -21,7 +21,7 @@ from legal.services import consents
 from legal.services import holds as hold_services
 from legal.services import requests as request_services
 from orders.models import Invoice, Order
-from tests.legal.helpers import deliver, ledger_rows, pay, place
+from tests.legal.helpers import confirm_checkout_consents, deliver, ledger_rows, pay, place
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +36,7 @@ def finished_and_open_orders():
         now=datetime(2026, 1, 12, 9, tzinfo=UTC),
         consents={"marketing_email": True},
     )
+    confirm_checkout_consents(done)
     done = pay(done, datetime(2026, 1, 13, tzinfo=UTC))
     done = deliver(done, datetime(2026, 1, 14, tzinfo=UTC), datetime(2026, 1, 15, tzinfo=UTC))
     still_open = place(

@@ -76,6 +76,7 @@ PUBLIC_ROUTES = {
     "i18n/setlang/",
     "^api/",  # the problem+json 404 for unknown API paths
     "privacy/unsubscribe/",  # one-click unsubscribe: a signed token, no data shown (R31)
+    "privacy/consents/confirm/",  # double opt-in: a signed token, shows only the purposes
 }
 # Public too: the catalogue, and the sign-in flows (register, log in, email a link to
 # prove an address) which show no data until the identity is proven.
