@@ -72,3 +72,25 @@ def ledger_rows(order: Order) -> dict:
     from legal.models import PersonalDataRecord
 
     return {r.category: r for r in PersonalDataRecord.objects.filter(order=order)}
+
+
+def settle_refunds(order: Order, at: datetime | None = None) -> None:
+    """Approve, send and settle every open refund of the order (R28: an unsettled refund
+    holds the order's personal data)."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from orders.models import Refund, RefundStatus
+
+    at = at or timezone.now()
+    with transaction.atomic():
+        for refund in Refund.objects.select_for_update().filter(order=order).order_by("pk"):
+            if refund.status == RefundStatus.PENDING:
+                refund.release()
+            if refund.status == RefundStatus.READY:
+                refund.approve(by=None, at=at)
+            if refund.status == RefundStatus.APPROVED:
+                refund.mark_sent(at=at)
+            if refund.status == RefundStatus.SENT:
+                refund.settle(at=at)
+            refund.save()
