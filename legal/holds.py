@@ -246,12 +246,11 @@ def holds_for(order_ids: Iterable[int] | None) -> dict[int, list[Hold]]:
 
 
 def open_hold_order_ids() -> set[int]:
-    """Every order held now."""
-    from orders.models import Order
-
+    """Every order held now: per kind, the orders of its open rows (a few, through the
+    kind's own indexes; not a pass over every order)."""
     held: set[int] = set()
-    if _kinds:
-        held.update(Order.objects.filter(held_q("pk")).values_list("pk", flat=True))
+    for kind in _kinds.values():
+        held.update(kind.open_rows().order_by().values_list(kind.order_path, flat=True).distinct())
     for provider in _providers:
         held.update(h.order_id for h in provider(None) if h.is_open)
     return held
@@ -298,9 +297,3 @@ declare(
     opened_at="restricted_at",
     reason="restriction of processing (GDPR Art 18)",
 )
-
-
-def staff_holds(order_ids: list[int] | None) -> Iterable[Hold]:
-    """Holds staff placed in the admin: now the declared kind "staff"; kept so that an
-    old `register(staff_holds)` adds nothing twice."""
-    return ()

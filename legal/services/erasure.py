@@ -149,8 +149,9 @@ def delete_stored_files(files: Iterable[tuple[models.FileField, str]]) -> int:
                 deleted += 1
         except Exception as exc:  # one file must not stop the erasure of the others
             logger.error(
-                "could not delete an erased file of %s (%s)",
-                field.model._meta.label if hasattr(field, "model") else field.name,
+                "could not delete an erased file of %s.%s (%s)",
+                field.model._meta.label,
+                field.name,
                 type(exc).__name__,
             )
     return deleted

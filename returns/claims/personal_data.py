@@ -1,6 +1,6 @@
 """Personal data of conformity claims, declared into the retention policy (legal.registry):
 category `claims` (KA10), kept like the contact data and held while a claim is open and
-for 3 years after it closes (R28, `returns.claims.holds`)."""
+for 3 years after it closes (R28, the `holds.declare` below)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ declare(
         "refund_account_holder": ERASE_MARKER,
     },
 )
-# The evidence: the stored name goes; the files themselves are not removed by the bulk
-# sweep (see the README, "Conformity claims").
+# The evidence: the stored name goes, and erasure deletes the file from storage after
+# commit (legal.services.erasure).
 declare(
     "claims",
     "returns.ClaimPhoto",

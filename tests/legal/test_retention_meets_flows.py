@@ -68,20 +68,20 @@ def sweep(when: datetime, **kwargs):
         return enforce_retention(batch_size=kwargs.pop("batch_size", 5), **kwargs)
 
 
-def delivered(email=EMAIL, *, card=False, consents=None) -> Order:
-    """Placed, paid (by bank or by card) and delivered in January 2026."""
-    with time_machine.travel(PLACED, tick=False):
-        order = place(email=email, phone=PHONE, now=PLACED, lines=LINES, consents=consents)
+def delivered(email=EMAIL, *, card=False, consents=None, later=timedelta(0)) -> Order:
+    """Placed, paid (by bank or by card) and delivered in January 2026 (or `later`)."""
+    with time_machine.travel(PLACED + later, tick=False):
+        order = place(email=email, phone=PHONE, now=PLACED + later, lines=LINES, consents=consents)
         record_payment(
             order_id=order.pk,
             amount=order.total,
             method="card" if card else "bank_transfer",
-            received_at=at(2026, 1, 6),
+            received_at=at(2026, 1, 6) + later,
             payer_name="" if card else "Anna Bērziņa",
             payer_iban="" if card else IBAN,
             stripe_payment_intent=f"pi_{order.pk}" if card else None,
         )
-    return deliver(order, at(2026, 1, 14), DELIVERED)
+    return deliver(order, at(2026, 1, 14) + later, DELIVERED + later)
 
 
 def open_withdrawal(order: Order, when=None) -> Withdrawal:
@@ -494,3 +494,24 @@ def test_r28_finding10_erasure_deletes_stored_files_and_tolerates_missing_ones(
     assert set(ClaimPhoto.objects.filter(claim__order=order).values_list("file", flat=True)) == {
         MARKER
     }
+
+
+def test_r29_holds_cost_the_sweep_no_query_per_order(shop_ready):
+    """R29: holds are SQL conditions over a batch, not a loop over its orders: sweeping
+    six held and unheld orders with withdrawals costs the same queries as sweeping two."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def orders(count, later):
+        for n in range(count):
+            order = delivered(email=f"q{n}@example.lv", later=later)
+            if n % 2:
+                open_withdrawal(order, at(2026, 1, 20) + later)
+
+    orders(2, timedelta(0))
+    with CaptureQueriesContext(connection) as two:
+        assert sweep(DUE, batch_size=10000).erased["contact"] == 1
+    orders(6, timedelta(days=120))
+    with CaptureQueriesContext(connection) as six:
+        assert sweep(DUE + timedelta(days=120), batch_size=10000).erased["contact"] == 3
+    assert len(six.captured_queries) <= len(two.captured_queries)
