@@ -228,15 +228,16 @@ def stored_files(*names: str) -> list[str]:
 
 
 def test_r29_finding1_the_sweep_over_every_flow_never_raises_and_erases_exactly_what_is_due(
-    shop_ready, django_capture_on_commit_callbacks
+    shop_ready, api_client, django_capture_on_commit_callbacks
 ):
     """R29 (issue 15, finding 1): orders with a finished withdrawal (proof of dispatch on
-    disk), a closed claim with a photo, a card payment, a settled refund, a lifted
+    disk), a closed claim with a photo, a card payment, a settled refund, a standing
     restriction and every other registered model's rows: the sweep never raises; on the
     first day past the contract date it erases the contract categories of every order
-    not held (the closed claim keeps its order 3 years), keeps the accounting records,
-    and once everything is past its date every registered personal field of every row
-    (and history copy) is erased."""
+    not held (the closed claim keeps its order 3 years, the restriction while it
+    stands), keeps the accounting records, and once everything is past its date every
+    registered personal field of every row (and history copy) of the orders not held is
+    erased."""
     withdrawn = delivered()
     withdrawal = open_withdrawal(withdrawn)
     finish_withdrawal(withdrawal)
@@ -247,8 +248,10 @@ def test_r29_finding1_the_sweep_over_every_flow_never_raises_and_erases_exactly_
     refunded = delivered()
     staff_refund(refunded)
     settle_refunds(refunded, at(2026, 2, 2))
+    restricted = delivered(email="rita@example.lv")
+    restrict(api_client, at(2026, 2, 1), email="rita@example.lv")
     orders = [withdrawn, claimed, by_card, refunded]
-    for order in orders:
+    for order in [*orders, restricted]:
         the_other_rows(order)
     ids = [o.pk for o in orders]
     # Every registered order-scoped model has rows here: nothing is left unexercised.
@@ -277,6 +280,8 @@ def test_r29_finding1_the_sweep_over_every_flow_never_raises_and_erases_exactly_
     assert contact(claimed) == (EMAIL, PHONE)
     assert Claim.objects.get(pk=claim.pk).description.startswith("The pump")
     assert stored_files(photo) == [photo]
+    # A standing restriction keeps everything (Art 18: only stored).
+    assert contact(restricted) == ("rita@example.lv", PHONE)
     # Accounting records stay to 31 Dec 2031.
     assert BankEntry.objects.get(order=withdrawn).debtor_name == "Anna Bērziņa"
 
@@ -290,6 +295,7 @@ def test_r29_finding1_the_sweep_over_every_flow_never_raises_and_erases_exactly_
     ]
     assert left == []
     assert stored_files(proof, photo) == []
+    assert contact(restricted) == ("rita@example.lv", PHONE)
     assert not PersonalDataRecord.objects.filter(
         order_id__in=ids, erased_at__isnull=True, category__in=["contact", "claims"]
     ).exists()
