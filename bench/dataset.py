@@ -16,9 +16,13 @@ benchmarks run "as of" that moment, so the data never ages):
   cancellations, shipping, delivery, closing 15 days after delivery; the newest ones are
   still open, every open deadline is after `as_of`, so nothing is due;
 - per order 1 to 5 lines, the invoice (gapless numbers per year) and its lines, the
-  payment, a consent for one order in ten, a refund for 2 % of the delivered orders
-  (withdrawals: settled, or still open when recent), the disclosure of the delivery data
-  to Omniva (R27).
+  payment (one in five by card), a consent for one order in ten, a withdrawal of one
+  line with its refund for 2 % of the delivered orders (settled and done, or still open
+  when recent: an open withdrawal and an unsettled refund hold the order, R28), a
+  conformity claim with a photo for 0.5 % (closed, or open when recent: a hold that
+  lasts 3 years after closing), a restriction of processing (Art 18) for 0.1 % of all
+  orders, the disclosure of the delivery data to Omniva (R27);
+- the ledger of every order as legal's rules compute it from these facts, holds included.
 
 History tables stay empty. Foreign keys are not checked during the load
 (`session_replication_role = replica`); the generator writes consistent ids itself.
@@ -47,7 +51,7 @@ from bench.common import (
 )
 from shop.calendar import riga_date
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: withdrawals, claims with photos, restrictions (issue 15)
 NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 PRODUCTS = 300
 FIRST_NAMES = [
@@ -151,13 +155,16 @@ class LedgerRows:
         presence = set(registry.presence_checks())
         self.categories = []
         self.with_consent = []
+        self.with_claims = []  # KA10: once the order has a withdrawal or a claim
         for category in ledger.applicable_categories():
             with override("en"):  # stored in English, as ledger.compute does
                 purpose = str(category.purpose)[:300]
             row = (category.code, purpose, category.rule, category.basis, category.basis_after)
             if category.code == self.consents_code:
                 self.with_consent.append(row)
-            elif category.code not in presence:  # claims, withdrawals: none generated
+            elif category.code in presence:  # claims and withdrawals: when there are some
+                self.with_claims.append(row)
+            else:
                 self.categories.append(row)
 
     @classmethod
@@ -168,10 +175,20 @@ class LedgerRows:
             note(f"  no ledger rows generated ({type(exc).__name__}: {exc})")
             return None
 
-    def rows(self, *, status: str, consent: bool, **facts):
+    def hold(self, opened, closed=None):
+        """A legal hold (R28) from two moments (closed None: still open)."""
+        return self.rules.Hold(
+            reason="bench",
+            opened_on=riga_date(opened),
+            closed_on=riga_date(closed) if closed is not None else None,
+        )
+
+    def rows(self, *, status: str, consent: bool, claims: bool = False, **facts):
         is_open = status in self.open_statuses
         order_facts = self.rules.OrderFacts(is_open=is_open, **facts)
-        for code, purpose, rule, basis, basis_after in self.categories:
+        for code, purpose, rule, basis, basis_after in (
+            [*self.categories, *self.with_claims] if claims else self.categories
+        ):
             keep_until = self.rules.order_data_until(rule, order_facts)
             yield code, purpose, basis if is_open else basis_after, keep_until
         if consent:
@@ -257,7 +274,8 @@ class Generator:
         self.rng = random.Random(20260101)
         self.ids = {"line": 0, "invoice": 0, "invoice_line": 0, "payment": 0, "entry": 0,
                     "refund": 0, "consent": 0, "disclosure": 0, "statement": 0,
-                    "ledger": 0, "shipment": 0}  # fmt: skip
+                    "ledger": 0, "shipment": 0, "withdrawal": 0, "withdrawal_line": 0,
+                    "claim": 0, "claim_line": 0, "claim_photo": 0}  # fmt: skip
         self.invoice_sequence: dict[int, int] = {}
         self.statements: dict[date, int] = {}
 
@@ -458,6 +476,17 @@ class Generator:
         self.t_refund = table(Refund, REFUND_COLUMNS)
         self.t_consent = table(Consent, CONSENT_COLUMNS)
         self.t_disclosure = table(Disclosure, DISCLOSURE_COLUMNS)
+        self.t_withdrawal = self.t_claim = None
+        try:
+            from returns.models import Claim, ClaimLine, ClaimPhoto, Withdrawal, WithdrawalLine
+        except ImportError:
+            note("  no withdrawals or claims generated (returns.models)")
+        else:
+            self.t_withdrawal = table(Withdrawal, WITHDRAWAL_COLUMNS)
+            self.t_withdrawal_line = table(WithdrawalLine, WITHDRAWAL_LINE_COLUMNS)
+            self.t_claim = table(Claim, CLAIM_COLUMNS)
+            self.t_claim_line = table(ClaimLine, CLAIM_LINE_COLUMNS)
+            self.t_claim_photo = table(ClaimPhoto, CLAIM_PHOTO_COLUMNS)
         self.t_shipment = None
         try:
             from delivery.models import Shipment
@@ -611,8 +640,10 @@ class Generator:
         )  # fmt: skip
         line_status = "cancelled" if status == "cancelled" else "ordered"
         shipped_lines = []
+        line_ids = []
         for (pid, sku, name_lv, name_en, price, hygiene), quantity, line_total in lines:
             line_id = self.next_id("line")
+            line_ids.append((line_id, price))
             self.t_line.write(
                 (line_id, order_id, pid, sku, name_lv, name_en, money(price),
                  "21.00", quantity, money(line_total), hygiene, line_status)
@@ -675,14 +706,38 @@ class Generator:
                  f"{order_id:013d}", paid)
             )  # fmt: skip
 
-        # Money back: withdrawals after delivery.
+        # Money back: withdrawals of one line after delivery (R17-R22); the refund goes
+        # back to the card for card payments (R21).
         refund_times: tuple = ()
+        holds: list = []
+        has_claims = False
         if delivered is not None and rng.random() < 0.02:
             created = delivered + timedelta(days=rng.randrange(1, 14))
             if created < as_of:
-                refund_times = self.refund(
+                refund_id, refund_status, refund_times = self.refund(
                     order_id, payment_id, total, "withdrawal", created, card, first, last
                 )
+                has_claims |= self.withdrawal(
+                    order_id, created, refund_id, refund_status, line_ids[0], card, first, last
+                )
+                if refund_status != "settled" and self.ledger is not None:
+                    holds.append(self.ledger.hold(created))  # R28: open and unsettled
+        # R23-R25: a conformity claim with a photo; closed ones hold 3 years (R28).
+        if delivered is not None and rng.random() < 0.005:
+            received = delivered + timedelta(days=rng.randrange(5, 60))
+            if received < as_of:
+                closed_claim = self.claim(order_id, received, line_ids[-1][0], email)
+                has_claims = True
+                if self.ledger is not None:
+                    holds.append(self.ledger.hold(received, closed_claim))
+        # GDPR Art 18: a standing restriction holds every row of the order (R28).
+        restricted = None
+        if rng.random() < 0.001:
+            restricted = placed_at + timedelta(days=rng.randrange(1, 60))
+            if restricted >= as_of:
+                restricted = None
+            elif self.ledger is not None:
+                holds.append(self.ledger.hold(restricted))
 
         # R31 and R27.
         consent = rng.random() < 0.1 and not force
@@ -705,6 +760,8 @@ class Generator:
             for category, purpose, basis, keep_until in self.ledger.rows(
                 status=status,
                 consent=consent,
+                claims=has_claims,
+                holds=tuple(holds),
                 placed_on=riga_date(placed_at),
                 delivered_on=riga_date(delivered) if delivered else None,
                 closed_on=riga_date(closed or cancelled) if (closed or cancelled) else None,
@@ -713,11 +770,12 @@ class Generator:
             ):
                 self.t_ledger.write(
                     (self.next_id("ledger"), order_id, category, purpose, basis, keep_until,
-                     self.as_of)
+                     self.as_of, restricted)
                 )  # fmt: skip
 
     def refund(self, order_id, payment_id, total, reason, created, card, first, last) -> tuple:
-        """A refund; returns the moments it records (for the ledger's facts)."""
+        """A refund; returns its id, its status and the moments it records (for the
+        ledger's facts)."""
         amount = max(100, total // 2)
         due = (created + timedelta(days=14)).date()
         sent = created + timedelta(days=2)
@@ -730,13 +788,56 @@ class Generator:
             status, sent = "approved", None
         if approved >= self.as_of:
             status, approved = "ready", None
+        refund_id = self.next_id("refund")
         self.t_refund.write(
-            (self.next_id("refund"), order_id, money(amount), reason, status,
+            (refund_id, order_id, money(amount), reason, status,
              "card" if card else "iban", "" if card else f"LV{10 + order_id % 89}HABA"
              f"{order_id:013d}", "" if card else f"{first} {last}",
              payment_id if card else None, due, created, approved, sent, settled)
         )  # fmt: skip
-        return tuple(m for m in (created, sent, settled) if m is not None)
+        return refund_id, status, tuple(m for m in (created, sent, settled) if m is not None)
+
+    def withdrawal(self, order_id, received, refund_id, refund_status, line, card, first, last):
+        """The withdrawal statement behind a refund, with a proof of dispatch (a stored
+        file's name) and its line: done once its refund settled, else on its way back.
+        Returns True (the order now has KA10 data)."""
+        withdrawal_id = self.next_id("withdrawal")
+        line_id, price = line
+        done = refund_status == "settled"
+        self.t_withdrawal.write(
+            (withdrawal_id, order_id, "refunded" if done else "goods_in_transit", "api",
+             received, received, "" if card else f"LV{10 + order_id % 89}HABA{order_id:013d}",
+             "" if card else f"{first} {last}", "Neder izmērs",
+             hashlib.sha256(f"w{withdrawal_id}".encode()).hexdigest(),
+             (received + timedelta(days=14)).date(), money(price),
+             f"withdrawals/proofs/{withdrawal_id:08d}.pdf", "application/pdf",
+             received + timedelta(days=1), refund_id)
+        )  # fmt: skip
+        self.t_withdrawal_line.write(
+            (self.next_id("withdrawal_line"), withdrawal_id, line_id, 1, money(price),
+             "accepted" if done else "")
+        )  # fmt: skip
+        return True
+
+    def claim(self, order_id, received, line_id, email) -> datetime | None:
+        """A conformity claim of one line with a photo (a stored file's name): rejected
+        ten days after it came when that is past, else still open. Returns when it
+        closed."""
+        claim_id = self.next_id("claim")
+        closed = received + timedelta(days=10)
+        if closed >= self.as_of:
+            closed = None
+        self.t_claim.write(
+            (claim_id, order_id, "rejected" if closed else "submitted", "api", "repair",
+             f"Sūknis nestrādā; zvaniet {email}", (received - timedelta(days=1)).date(),
+             received, (received + timedelta(days=21)).date(), closed, received)
+        )  # fmt: skip
+        self.t_claim_line.write((self.next_id("claim_line"), claim_id, line_id, 1))
+        self.t_claim_photo.write(
+            (self.next_id("claim_photo"), claim_id, f"claims/{claim_id:08d}/photo-1.png",
+             "image/png", 2048, received)
+        )  # fmt: skip
+        return closed
 
     def statement(self, booked: date, moment: datetime) -> int:
         statement_id = self.statements.get(booked)
@@ -786,6 +887,9 @@ ID_TABLES = {
     "entry": "orders_bankentry", "refund": "orders_refund", "consent": "legal_consent",
     "disclosure": "legal_disclosure", "statement": "orders_bankstatement",
     "ledger": "legal_personaldatarecord", "shipment": "delivery_shipment",
+    "withdrawal": "returns_withdrawal", "withdrawal_line": "returns_withdrawalline",
+    "claim": "returns_claim", "claim_line": "returns_claimline",
+    "claim_photo": "returns_claimphoto",
 }  # fmt: skip
 ORDER_COLUMNS = [
     "id", "number", "status", "cancel_reason", "access_token_hash", "language", "placed_at",
@@ -833,7 +937,22 @@ SHIPMENT_COLUMNS = [
 ]  # fmt: skip
 LEDGER_COLUMNS = [
     "id", "order_id", "category", "purpose", "basis", "keep_until", "computed_at",
+    "restricted_at",
 ]  # fmt: skip
+WITHDRAWAL_COLUMNS = [
+    "id", "order_id", "status", "channel", "received_at", "recorded_at", "iban",
+    "account_holder", "reason", "fingerprint", "refund_due_date", "refund_amount",
+    "proof_of_dispatch", "proof_content_type", "proof_uploaded_at", "refund_id",
+]  # fmt: skip
+WITHDRAWAL_LINE_COLUMNS = [
+    "id", "withdrawal_id", "order_line_id", "quantity", "unit_price", "outcome",
+]  # fmt: skip
+CLAIM_COLUMNS = [
+    "id", "order_id", "status", "channel", "remedy_requested", "description",
+    "discovered_on", "received_at", "answer_deadline", "closed_at", "created_at",
+]  # fmt: skip
+CLAIM_LINE_COLUMNS = ["id", "claim_id", "order_line_id", "quantity"]
+CLAIM_PHOTO_COLUMNS = ["id", "claim_id", "file", "content_type", "size", "uploaded_at"]
 DISCLOSURE_COLUMNS = [
     "id", "recipient", "categories", "purpose", "disclosed_at", "order_id", "reference",
 ]  # fmt: skip

@@ -12,14 +12,13 @@ class LegalConfig(AppConfig):
 
         from legal import (
             checks,  # noqa: F401  registers legal.W001 / legal.W002
-            holds,
+            holds,  # noqa: F401  declares legal's own holds (R28: staff, refunds, Art 18)
         )
         from legal.log_redaction import connect_celery_logging
         from shop.celery import add_schedule
 
         # R26: every app declares its personal data in `<app>/personal_data.py`.
         autodiscover_modules("personal_data")
-        holds.register(holds.staff_holds)
         # R29: the retention sweep, every night (CELERY_TIMEZONE is Europe/Riga).
         add_schedule(
             "enforce-retention", "legal.tasks.enforce_retention", crontab(hour=2, minute=30)

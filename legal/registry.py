@@ -64,9 +64,13 @@ PERSONAL_WORDS = {
 
 
 class Eraser:
-    """Gives the value (or SQL expression) an erased field gets, and recognises it."""
+    """Gives the value (or SQL expression) an erased field gets, and recognises it.
 
-    def expression(self, name: str) -> Any:
+    `output_field`: the model field being erased. An expression that mixes the column
+    with a constant (a text column and the marker) takes its type from it, whatever the
+    column's type (CharField, TextField, FileField)."""
+
+    def expression(self, name: str, output_field: models.Field | None = None) -> Any:
         raise NotImplementedError
 
     def is_erased(self, value: Any) -> bool:
@@ -80,9 +84,13 @@ class Eraser:
 class _Marker(Eraser):
     """Text replaced by the fixed marker; empty values stay empty."""
 
-    def expression(self, name: str) -> Any:
+    def expression(self, name: str, output_field: models.Field | None = None) -> Any:
         empty = Q(**{f"{name}__isnull": True}) | Q(**{name: ""})
-        return Case(When(empty, then=F(name)), default=Value(MARKER))
+        return Case(
+            When(empty, then=F(name)),
+            default=Value(MARKER),
+            output_field=_text_field(output_field),
+        )
 
     def is_erased(self, value: Any) -> bool:
         return value in (None, "", MARKER)
@@ -94,7 +102,7 @@ class _Marker(Eraser):
 class _Null(Eraser):
     """A link (foreign key) or value set to NULL."""
 
-    def expression(self, name: str) -> Any:
+    def expression(self, name: str, output_field: models.Field | None = None) -> Any:
         return None
 
     def is_erased(self, value: Any) -> bool:
@@ -109,11 +117,13 @@ class _PostcodeArea(Eraser):
 
     _pattern = re.compile(r"^LV-\d\dxx$")
 
-    def expression(self, name: str) -> Any:
+    def expression(self, name: str, output_field: models.Field | None = None) -> Any:
         empty = Q(**{f"{name}__isnull": True}) | Q(**{name: ""})
+        field = _text_field(output_field)
         return Case(
             When(empty, then=F(name)),
-            default=Concat(Substr(F(name), 1, 5), Value("xx"), output_field=models.CharField()),
+            default=Concat(Substr(F(name), 1, 5), Value("xx"), output_field=field),
+            output_field=field,
         )
 
     def is_erased(self, value: Any) -> bool:
@@ -129,7 +139,7 @@ class _JsonKeep(Eraser):
     def __init__(self, *keep: str) -> None:
         self.keep = keep
 
-    def expression(self, name: str) -> Any:
+    def expression(self, name: str, output_field: models.Field | None = None) -> Any:
         kept = {key: KT(f"{name}__{key}") for key in self.keep}
         return JSONObject(erased=Value(MARKER), **kept)
 
@@ -139,6 +149,12 @@ class _JsonKeep(Eraser):
     def python_value(self, value: Any) -> Any:
         value = value if isinstance(value, dict) else {}
         return {"erased": MARKER, **{k: value.get(k) for k in self.keep}}
+
+
+def _text_field(output_field: models.Field | None) -> models.Field:
+    """The type of an erased text column's expression: the column's own field (a
+    FileField keeps the stored name as text), or plain text when none is given."""
+    return output_field if output_field is not None else models.TextField()
 
 
 ERASE_MARKER: Eraser = _Marker()

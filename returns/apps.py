@@ -7,11 +7,9 @@ class ReturnsConfig(AppConfig):
     verbose_name = _("Withdrawals and claims")
 
     def ready(self) -> None:
-        from legal import holds
         from returns.claims import deadlines  # noqa: F401  registers overdue_claims (R25)
-        from returns.claims.holds import claim_holds
 
-        holds.register(claim_holds)  # R28: an open claim holds the order's personal data
+        # R28: claims and withdrawals declare their holds in their personal_data.py.
         from returns.withdrawals import deadlines as withdrawal_deadlines  # noqa: F401
         from returns.withdrawals import shipping
 

@@ -15,17 +15,21 @@ the order row holds), with the ids as one array parameter on PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from legal import registry
+from legal import holds, registry
 from legal.models import ErasureRecord, PersonalDataRecord
 from legal.sql import ARRAY_SQL, id_list, ids_in
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 2000  # ids per IN (...) list (SQLite: one placeholder each)
 ARRAY_CHUNK = 20000  # ids per statement on PostgreSQL (one array parameter)
@@ -67,23 +71,90 @@ def _erasers_by_model(categories: Iterable[str]) -> dict[ModelKey, dict[str, dic
 def _update_model(
     key: ModelKey, erasers: Mapping[str, registry.Eraser], order_ids: list[int], now: datetime
 ) -> int:
-    """Erase these fields of one model (and its history copies) for these orders."""
+    """Erase these fields of one model (and its history copies) for these orders.
+
+    Stored files (a FileField declared personal: claim photos, proofs of dispatch) are
+    deleted from their storage after commit, not only their names (R28)."""
     label, path, history, dated = key
     fieldset = registry.FieldSet(
         category="", model_label=label, fields=erasers, order_path=path, history=history
     )
-    updates = {name: eraser.expression(name) for name, eraser in erasers.items()}
     targets = [fieldset.model]
     if fieldset.history_model is not None:
         targets.append(fieldset.history_model)
     updated = 0
     for model in targets:
-        values = dict(updates)
+        values = {
+            name: eraser.expression(name, model._meta.get_field(name))
+            for name, eraser in erasers.items()
+        }
         if dated and model is fieldset.model:
             values["erased_at"] = now
         for chunk in _chunks(order_ids):
+            _delete_files_after_commit(model, fieldset.model, erasers, path, chunk)
             updated += model._base_manager.filter(ids_in(model, path, chunk)).update(**values)
     return updated
+
+
+def _file_fields(model: type[models.Model], names: Iterable[str]) -> list[models.FileField]:
+    return [
+        field
+        for field in (model._meta.get_field(name) for name in names)
+        if isinstance(field, models.FileField)
+    ]
+
+
+def _delete_files_after_commit(
+    model: type[models.Model],
+    owner: type[models.Model],
+    erasers: Mapping[str, registry.Eraser],
+    path: str,
+    ids: list[int],
+) -> None:
+    """The stored files of these rows' personal FileFields, deleted once the erasure is
+    committed (a rolled-back erasure keeps its files). `owner`: the model whose fields
+    say where the files are stored (a history copy names the same storage's files, and
+    may name one replaced since)."""
+    fields = _file_fields(owner, erasers)
+    if not fields:
+        return
+    files: set[tuple[models.FileField, str]] = set()
+    for field in fields:
+        names = (
+            model._base_manager.filter(ids_in(model, path, ids))
+            .exclude(**{field.name: ""})
+            .exclude(**{f"{field.name}__isnull": True})
+            .exclude(**{field.name: registry.MARKER})
+            .values_list(field.name, flat=True)
+            .distinct()
+        )
+        files.update((field, name) for name in names)
+    if files:
+        transaction.on_commit(functools.partial(delete_stored_files, sorted(files, key=_by_name)))
+
+
+def _by_name(item: tuple[models.FileField, str]) -> tuple[str, str]:
+    return item[0].name, item[1]
+
+
+def delete_stored_files(files: Iterable[tuple[models.FileField, str]]) -> int:
+    """Delete stored files through their field's storage; a file already gone is fine.
+    Returns the files deleted. A failure is logged with the field only, never the name
+    (which may carry personal data), and does not stop the others."""
+    deleted = 0
+    for field, name in files:
+        try:
+            if field.storage.exists(name):
+                field.storage.delete(name)
+                deleted += 1
+        except Exception as exc:  # one file must not stop the erasure of the others
+            logger.error(
+                "could not delete an erased file of %s.%s (%s)",
+                field.model._meta.label,
+                field.name,
+                type(exc).__name__,
+            )
+    return deleted
 
 
 def _erase_orders(categories_by_order: Mapping[int, Iterable[str]], now: datetime) -> int:
@@ -118,29 +189,52 @@ def erase_fields(*, categories: Iterable[str], order_ids: list[int], now: dateti
     return _erase_orders(dict.fromkeys(order_ids, codes), now)
 
 
+# What a legal hold does not keep: withdrawn marketing consents go within 3 working days
+# whatever else the order is waiting for (R28, IP15); the hold keeps the order's data.
+NOT_HELD = frozenset({"consents"})
+
+
+def split_held(rows: Iterable[Row]) -> tuple[list[Row], list[Row]]:
+    """(rows that may be erased, rows whose order is held now): the hold rule of R28,
+    asked of `legal.holds` in one query for the whole batch."""
+    rows = list(rows)
+    held = holds.held_order_ids({order_id for _pk, order_id, code in rows if code not in NOT_HELD})
+    if not held:
+        return rows, []
+    free, kept = [], []
+    for row in rows:
+        (kept if row[1] in held and row[2] not in NOT_HELD else free).append(row)
+    return free, kept
+
+
 def erase_ledger_rows(
     *,
     rows: Iterable[Row],
     reason: str | Mapping[str, str],
     now: datetime | None = None,
     request=None,
+    check_holds: bool = True,
 ) -> int:
     """Erase what these ledger rows cover, record it and close the rows (R29).
 
     Each model is updated once for the orders needing the same fields of it erased
     (identity, contact and delivery in one UPDATE of the order). `reason`: one for all,
-    or one per category. Returns the number of (order, category) pairs erased. Runs in
-    one transaction."""
+    or one per category. Rows of an order under a legal hold (R28: an open claim or
+    withdrawal, an unsettled refund, a restriction, ...) are left as they are, unless
+    the caller has just asked (`check_holds=False`). Returns the number of (order,
+    category) pairs erased. Runs in one transaction."""
     now = now or timezone.now()
-    by_order: dict[int, set[str]] = defaultdict(set)
-    pks = []
-    for pk, order_id, category in rows:
-        by_order[order_id].add(category)
-        pks.append(pk)
-    if not pks:
-        return 0
-    erased = 0
     with transaction.atomic():
+        if check_holds:
+            rows, _held = split_held(rows)
+        by_order: dict[int, set[str]] = defaultdict(set)
+        pks = []
+        for pk, order_id, category in rows:
+            by_order[order_id].add(category)
+            pks.append(pk)
+        if not pks:
+            return 0
+        erased = 0
         _erase_orders(by_order, now)
         pks.sort()
         categories = sorted({c for cs in by_order.values() for c in cs})

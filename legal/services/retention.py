@@ -10,11 +10,19 @@
    once, not once per batch), in batches of about `batch_size` such rows. Each batch is
    recomputed first (facts may have changed: a late refund, a claim, a hold), then what
    is still past its date is erased in bulk (legal.services.erasure), one transaction
-   per batch. Rows held by an open claim or dispute (legal.holds) get no date and are
-   skipped. On PostgreSQL `WORKERS` batches (different orders) are swept at once, each
-   on a connection of its own.
+   per batch. Rows of an order under a legal hold (legal.holds, R28: an open claim,
+   dispute or withdrawal, an unsettled refund, a standing restriction) get no date, and
+   the batch asks the holds again (one SQL query) right before it erases. On PostgreSQL
+   `WORKERS` batches (different orders) are swept at once, each on a connection of its
+   own.
 3. Rows with dates of their own (consents, data-subject requests) and the registered
    sweepers (the outbox, unmatched bank entries, ...) follow.
+
+Never stops on one order (R28): a batch that fails is rolled back and swept again order
+by order; an order that still fails is logged with its id only (no personal data, not
+even the error's message) and counted in `SweepReport.failed_orders`, and the sweep goes
+on. A step that fails (a sweeper, the backfill) is logged by name and counted the same
+way. `manage.py enforce_retention` exits non-zero when anything failed.
 
 Resumable: a batch is committed whole or not at all, and what is done is not found again.
 Idempotent: a second run finds nothing and changes nothing.
@@ -22,6 +30,7 @@ Idempotent: a second run finds nothing and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import queue
@@ -71,6 +80,13 @@ class SweepReport:
     swept: Counter = field(default_factory=Counter)  # sweeper -> rows erased
     batches: int = 0
     seconds: float = 0.0
+    failed_orders: list[int] = field(default_factory=list)  # orders whose erasure failed
+    failed_steps: list[str] = field(default_factory=list)  # steps that failed as a whole
+
+    @property
+    def failed(self) -> int:
+        """How many orders and steps failed (the run's exit status is non-zero)."""
+        return len(self.failed_orders) + len(self.failed_steps)
 
     @property
     def total(self) -> int:
@@ -98,16 +114,22 @@ def enforce_retention(
     progress = progress or _no_progress
     report = SweepReport(today=today)
 
-    report.ledgers_created = backfill_ledgers(now=now, batch_size=batch_size)
-    report.ledgers_refreshed = refresh_undated(now=now, batch_size=batch_size)
-    _sweep_ledger(report, now=now, today=today, batch_size=batch_size, progress=progress)
+    with _step(report, "ledger-backfill"):
+        report.ledgers_created = backfill_ledgers(now=now, batch_size=batch_size)
+    with _step(report, "ledger-refresh"):
+        report.ledgers_refreshed = refresh_undated(now=now, batch_size=batch_size)
+    with _step(report, "ledger"):
+        _sweep_ledger(report, now=now, today=today, batch_size=batch_size, progress=progress)
     for fieldset in registry.dated_fieldsets():
-        report.dated_rows[fieldset.model_label] += _sweep_dated(
-            fieldset, now=now, today=today, batch_size=batch_size
-        )
+        with _step(report, fieldset.model_label):
+            report.dated_rows[fieldset.model_label] += _sweep_dated(
+                fieldset, now=now, today=today, batch_size=batch_size
+            )
     for sweeper in registry.sweepers():
-        report.swept[sweeper.name] += sweeper.func(today=today, now=now, batch_size=batch_size)
-    accounts.forget_used_links(now=now)
+        with _step(report, sweeper.name):
+            report.swept[sweeper.name] += sweeper.func(today=today, now=now, batch_size=batch_size)
+    with _step(report, "used-links"):
+        accounts.forget_used_links(now=now)
     report.seconds = time.perf_counter() - started
     logger.info(
         "retention sweep %s: %s order categories, %s dated rows, %s other rows erased in %.1f s",
@@ -117,7 +139,36 @@ def enforce_retention(
         sum(report.swept.values()),
         report.seconds,
     )
+    if report.failed:
+        logger.error(
+            "retention sweep %s: %s order(s) and %s step(s) failed (orders %s; steps %s)",
+            today,
+            len(report.failed_orders),
+            len(report.failed_steps),
+            _id_list(report.failed_orders),
+            ", ".join(report.failed_steps),
+        )
     return report
+
+
+def _id_list(order_ids: list[int], limit: int = 50) -> str:
+    shown = ", ".join(str(int(i)) for i in order_ids[:limit])
+    return f"{shown}, ..." if len(order_ids) > limit else shown
+
+
+@contextlib.contextmanager
+def _step(report: SweepReport, name: str) -> Iterator[None]:
+    """Run one step of the sweep; a failure is logged by the step's name and error class
+    (never its message: it may quote personal data) and the sweep goes on. Inside a
+    caller's transaction the step gets a savepoint, so a failed statement does not
+    break what follows; outside one, each batch of the step commits on its own."""
+    guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    try:
+        with guard:
+            yield
+    except Exception as exc:
+        logger.error("retention sweep step %s failed (%s)", name, type(exc).__name__)
+        report.failed_steps.append(name)
 
 
 def backfill_ledgers(*, now: datetime, batch_size: int = 1000) -> int:
@@ -210,11 +261,12 @@ def _sweep_ledger(
     total = sum(counts)
     done = 0
     progress(0, total, "ledger")
-    work = functools.partial(_sweep_batch, now=now, today=today)
+    work = functools.partial(_sweep_batch_or_orders, now=now, today=today)
     for result in _run_batches(work, _batches(order_ids, counts, batch_size)):
         report.batches += 1
         report.erased.update(result.erased)
         report.postponed += result.postponed
+        report.failed_orders.extend(result.failed)
         done += result.rows
         progress(min(done, total), total, "ledger")
     progress(total, total, "ledger")
@@ -223,37 +275,97 @@ def _sweep_ledger(
 @dataclass
 class _BatchResult:
     erased: Counter  # category -> rows erased
-    postponed: int  # rows that were past their date and are not any more
+    postponed: int  # rows that were past their date and are not any more (or are held)
     rows: int  # rows looked at
+    failed: list[int] = field(default_factory=list)  # orders that could not be swept
+
+    def add(self, other: _BatchResult) -> None:
+        self.erased.update(other.erased)
+        self.postponed += other.postponed
+        self.rows += other.rows
+        self.failed.extend(other.failed)
+
+
+def _sweep_batch_or_orders(order_ids: list[int], *, now: datetime, today: date) -> _BatchResult:
+    """One batch; if it fails (it is rolled back whole), its orders one by one, so one
+    order's error stops neither its batch's other orders nor the sweep (R28). A failed
+    order is logged with its id and the error's class only."""
+    try:
+        return _sweep_batch(order_ids, now=now, today=today)
+    except Exception as exc:
+        if len(order_ids) == 1:
+            return _failed(order_ids[0], exc)
+        logger.warning(
+            "retention batch of %s orders (ids %s-%s) failed (%s); sweeping them one by one",
+            len(order_ids),
+            order_ids[0],
+            order_ids[-1],
+            type(exc).__name__,
+        )
+    result = _BatchResult(erased=Counter(), postponed=0, rows=0)
+    for order_id in order_ids:
+        try:
+            result.add(_sweep_batch([order_id], now=now, today=today))
+        except Exception as exc:
+            result.add(_failed(order_id, exc))
+    return result
+
+
+def _failed(order_id: int, exc: Exception) -> _BatchResult:
+    logger.error("retention sweep failed for order %s (%s)", order_id, type(exc).__name__)
+    return _BatchResult(erased=Counter(), postponed=0, rows=0, failed=[order_id])
 
 
 def _sweep_batch(order_ids: list[int], *, now: datetime, today: date) -> _BatchResult:
     """One batch of orders, one transaction: their ledgers recomputed (a late refund, a
     new hold), then everything of theirs that is past its date erased, whatever its
-    category: each order once. No row locks: closing a ledger row checks `erased_at IS
-    NULL` again, so two sweeps at once never record an erasure twice, and erasing is
+    category: each order once, unless a legal hold (R28) keeps it, asked again in SQL
+    right before erasing. No row locks: closing a ledger row checks `erased_at IS NULL`
+    again, so two sweeps at once never record an erasure twice, and erasing is
     idempotent."""
-    plan = ledger.plan_recompute(order_ids=order_ids, now=now, create=False)
-    due = [
-        (pk, order_id, category)
-        for pk, order_id, category, keep_until in plan.open_rows
-        if _is_past(keep_until, today)
-    ]
     with transaction.atomic():
+        # `create`: a category that appeared after the last recompute (a withdrawal or a
+        # claim made after delivery) gets its row now, and is erased with the rest.
+        plan = ledger.plan_recompute(order_ids=order_ids, now=now, create=True)
+        due = [
+            (pk, order_id, category)
+            for pk, order_id, category, keep_until in plan.open_rows
+            if _is_past(keep_until, today)
+        ]
+        created_due = {
+            (row.order_id, row.category)
+            for row in plan.to_create
+            if _is_past(row.keep_until, today)
+        }
         ledger.apply_recompute(plan, now=now)
-        erasure.erase_ledger_rows(rows=due, reason=REASONS, now=now)
+        if created_due:
+            due += _created_rows(created_due)
+        due, _held = erasure.split_held(due)
+        erasure.erase_ledger_rows(rows=due, reason=REASONS, now=now, check_holds=False)
     reset_queries()  # with DEBUG on, Django keeps every statement in memory
     due_ids = {row[0] for row in due}
     postponed = sum(
         1
-        for pk, _order_id, _category, _keep_until in plan.open_rows
-        if pk not in due_ids and _is_past(plan.stored_until.get(pk), today)
+        for pk, _order_id, _category, keep_until in plan.open_rows
+        if pk not in due_ids
+        and (_is_past(plan.stored_until.get(pk), today) or _is_past(keep_until, today))
     )
     return _BatchResult(
         erased=Counter(category for _pk, _order_id, category in due),
         postponed=postponed,
         rows=len(due) + postponed,
     )
+
+
+def _created_rows(keys: set[tuple[int, str]]) -> list[tuple[int, int, str]]:
+    """(id, order, category) of the open ledger rows just created for these keys."""
+    order_ids = sorted({order_id for order_id, _code in keys})
+    rows = PersonalDataRecord.objects.filter(
+        ids_in(PersonalDataRecord, "order_id", order_ids),
+        erased_at__isnull=True,
+        category__in=sorted({code for _order_id, code in keys}),
+    ).values_list("pk", "order_id", "category")
+    return [row for row in rows.order_by() if (row[1], row[2]) in keys]
 
 
 def _is_past(keep_until: date | None, today: date) -> bool:
@@ -333,7 +445,10 @@ class _Workers:
 def _sweep_dated(fieldset, *, now: datetime, today: date, batch_size: int) -> int:
     """Rows with their own `keep_until` (consents, data-subject requests)."""
     model = fieldset.model
-    updates = {name: eraser.expression(name) for name, eraser in fieldset.fields.items()}
+    updates = {
+        name: eraser.expression(name, model._meta.get_field(name))
+        for name, eraser in fieldset.fields.items()
+    }
     updates["erased_at"] = now
     order_path = fieldset.order_path
     names = [f"{fieldset.model_label}.{name}" for name in fieldset.fields]

@@ -1,11 +1,12 @@
 """Personal data of conformity claims, declared into the retention policy (legal.registry):
 category `claims` (KA10), kept like the contact data and held while a claim is open and
-for 3 years after it closes (R28, `returns.claims.holds`)."""
+for 3 years after it closes (R28, the `holds.declare` below)."""
 
 from __future__ import annotations
 
 from django.db.models import Max
 
+from legal import holds
 from legal.registry import ERASE_MARKER, declare, event_source, exportable
 
 declare(
@@ -18,8 +19,8 @@ declare(
         "refund_account_holder": ERASE_MARKER,
     },
 )
-# The evidence: the stored name goes; the files themselves are not removed by the bulk
-# sweep (see the README, "Conformity claims").
+# The evidence: the stored name goes, and erasure deletes the file from storage after
+# commit (legal.services.erasure).
 declare(
     "claims",
     "returns.ClaimPhoto",
@@ -58,3 +59,23 @@ def claim_events(order_ids: list[int]) -> dict:
         .annotate(latest=Max("decided_at"))
         .values_list("claim__order_id", "latest")
     )
+
+
+def _open_claims():
+    from django.db.models import Q
+
+    return Q(closed_at__isnull=True)
+
+
+# R28: a claim holds its order's personal data while open and 3 years after it closes
+# (Commercial Law §406); legal.holds turns this into the sweep's SQL condition.
+holds.declare(
+    "claim",
+    "returns.Claim",
+    order_path="order_id",
+    open=_open_claims,
+    opened_at="received_at",
+    closed_at="closed_at",
+    reason="conformity claim #{pk}",
+    fields=["pk"],
+)

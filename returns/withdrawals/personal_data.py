@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Max
 
+from legal import holds
 from legal.registry import ERASE_MARKER, declare, event_source, exportable
 
 declare(
@@ -64,3 +65,24 @@ def withdrawal_events(order_ids: list[int]) -> dict:
         .annotate(latest=Max("received_at"))
         .values_list("order_id", "latest")
     )
+
+
+def _open_withdrawals():
+    from django.db.models import Q
+
+    from returns.models.withdrawals import OPEN_WITHDRAWAL_STATUSES
+
+    return Q(status__in=OPEN_WITHDRAWAL_STATUSES)
+
+
+# R28: an open withdrawal (goods, inspection or refund still to come) holds its order's
+# personal data from the sweep and from erasure requests (legal.holds).
+holds.declare(
+    "withdrawal",
+    "returns.Withdrawal",
+    order_path="order_id",
+    open=_open_withdrawals,
+    opened_at="received_at",
+    reason="open withdrawal #{pk}",
+    fields=["pk"],
+)

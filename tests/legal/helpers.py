@@ -75,15 +75,43 @@ def ledger_rows(order: Order) -> dict:
 
 
 def confirm_checkout_consents(order: Order) -> None:
-    """R31, double opt-in: open the confirmation link emailed after checkout."""
+    """R31, double opt-in: open the confirmation link of the email sent after checkout
+    (the outbox row keeps the text without its link: the email is sent to read it)."""
     import re
     from urllib.parse import unquote
 
+    from django.core import mail
+
     from legal.services import consents
+    from shop import outbox
     from shop.models import OutboxMessage
 
     message = OutboxMessage.objects.filter(
         topic="email.send", payload__template="consent_confirm", payload__to__0=order.email
     ).latest("pk")
-    token = re.search(r"/privacy/consents/confirm/\?token=(\S+)", message.payload["body"])
+    outbox.deliver(message.pk)
+    body = next(m.body for m in reversed(mail.outbox) if order.email in m.to)
+    token = re.search(r"/privacy/consents/confirm/\?token=(\S+)", body)
     assert consents.confirm_consents(token=unquote(token.group(1)))
+
+
+def settle_refunds(order: Order, at: datetime | None = None) -> None:
+    """Approve, send and settle every open refund of the order (R28: an unsettled refund
+    holds the order's personal data)."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from orders.models import Refund, RefundStatus
+
+    at = at or timezone.now()
+    with transaction.atomic():
+        for refund in Refund.objects.select_for_update().filter(order=order).order_by("pk"):
+            if refund.status == RefundStatus.PENDING:
+                refund.release()
+            if refund.status == RefundStatus.READY:
+                refund.approve(by=None, at=at)
+            if refund.status == RefundStatus.APPROVED:
+                refund.mark_sent(at=at)
+            if refund.status == RefundStatus.SENT:
+                refund.settle(at=at)
+            refund.save()

@@ -15,7 +15,7 @@ from legal.models import DataSubjectRequest, Disclosure
 from legal.services.disclosures import record_disclosure
 from orders.services.refunds import create_refund
 from shop.errors import Refused
-from tests.legal.helpers import deliver, pay, place
+from tests.legal.helpers import deliver, pay, place, settle_refunds
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,7 @@ def person(email, first, iban, *, now, django_capture_on_commit_callbacks):
             iban=iban,
             account_holder=f"{first} Holder",
         )
+        settle_refunds(order, datetime(2026, 1, 13, 15, tzinfo=UTC))  # R28: else it holds
         order = deliver(order, datetime(2026, 1, 14, tzinfo=UTC), datetime(2026, 1, 15, tzinfo=UTC))
         record_disclosure(
             recipient="omniva",

@@ -19,7 +19,7 @@ from orders.models import BankEntry, BankStatement, Invoice, Order, OrderLine, P
 from orders.services.refunds import create_refund
 from shop.celery import app as celery_app
 from shop.models import OutboxMessage
-from tests.legal.helpers import deliver, ledger_rows, pay, place
+from tests.legal.helpers import deliver, ledger_rows, pay, place, settle_refunds
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,7 @@ def delivered_order(email="anna@example.lv", **kwargs):
         iban="LV80BANK0000435195001",
         account_holder="Anna Bērziņa",
     )
+    settle_refunds(order, at(2026, 1, 13, 15))  # R28: an unsettled refund would hold
     return deliver(order, at(2026, 1, 14), DELIVERED)
 
 
@@ -141,6 +142,7 @@ def test_r28_a_late_refund_postpones_the_accounting_records(shop_ready):
             iban="LV80BANK0000435195001",
             account_holder="Anna Bērziņa",
         )
+        settle_refunds(order, at(2027, 2, 1))  # R28: an unsettled refund would hold
     assert ledger_rows(order)["settlement"].keep_until == date(2031, 12, 31)
     sweep(at(2032, 1, 2))
     assert Invoice.objects.get(order=order).buyer_name == "Anna Bērziņa"

@@ -2,7 +2,9 @@
 
     manage.py enforce_retention [--batch-size 10000] [--dry-run] [--no-progress]
 
-Resumable and idempotent: stop it at any time and run it again.
+Resumable and idempotent: stop it at any time and run it again. One order's error does not
+stop the sweep (R28): it is logged with the order's id, the others are swept, and the
+command exits with status 1 when any order or step failed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import gc
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from legal.services import retention
 from shop.selectors import today_in_riga
@@ -61,6 +63,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"  swept {name}: {count} row(s)")
         if not report.total:
             self.stdout.write("  nothing was past its date")
+        if report.failed:
+            self.stdout.write(f"  failed orders: {len(report.failed_orders)}")
+            if report.failed_steps:
+                self.stdout.write(f"  failed steps: {', '.join(report.failed_steps)}")
+            raise CommandError(
+                f"{len(report.failed_orders)} order(s) and {len(report.failed_steps)} step(s) "
+                "failed; see the log for their ids. Run again once fixed.",
+                returncode=1,
+            )
 
     def _progress(self, done: int, total: int, stage: str) -> None:
         filled = BAR if not total else int(BAR * done / total)
