@@ -75,6 +75,40 @@ class Credit:
     reversal: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedEntry:
+    """A credit entry the import refuses (and reports), while the rest of the file imports."""
+
+    line: int | None
+    reference: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "reference": self.reference, "reason": self.reason}
+
+
+# Amounts as ISO 20022 writes them for EUR: ASCII digits, a point, at most two decimals
+# (issue 14: `1E+30`, `10.005` and Arabic-Indic digits are refused, never read or rounded).
+_AMOUNT = re.compile(r"[0-9]{1,15}(?:\.[0-9]+)?", re.ASCII)
+MAX_AMOUNT = Decimal("1000000.00")  # a sane maximum for one credit to this shop
+
+
+def parse_amount(raw: str) -> Decimal:
+    """The exact amount of `raw`, or CamtError saying why it is refused (no rounding)."""
+    text = raw.strip()
+    shown = text[:24]
+    if not _AMOUNT.fullmatch(text):
+        raise CamtError(f"the amount {shown!r} is not written with the digits 0-9 and a point")
+    amount = Decimal(text)
+    if -amount.as_tuple().exponent > 2:
+        raise CamtError(f"the amount {shown} has more than two decimals (it is not rounded)")
+    if amount <= 0:
+        raise CamtError("the amount is not positive")
+    if amount > MAX_AMOUNT:
+        raise CamtError(f"the amount {shown} is above the maximum of {MAX_AMOUNT}")
+    return amount.quantize(Decimal("0.01"))
+
+
 @dataclass(slots=True)
 class Document:
     """What a statement file holds: its header and its booked credits."""
@@ -86,6 +120,7 @@ class Document:
     credits: list[Credit] = field(default_factory=list)
     entries: int = 0  # every entry in the file, credits or not
     skipped: int = 0  # debits and entries not booked
+    refused: list[RefusedEntry] = field(default_factory=list)  # credits refused, with why
 
     @property
     def statement_id(self) -> str:
@@ -245,11 +280,21 @@ class _Reader:
             if parent is not self._parent:
                 self._start_statement(parent)
             self.document.entries += 1
-            credits = self._entry(element)
-            if credits:
-                self.document.credits.extend(credits)
+            try:
+                credits = self._entry(element)
+            except CamtError as exc:
+                # One bad entry is reported and skipped; the rest of the file imports.
+                reference = _reference(self.text(element, "AcctSvcrRef")) or _reference(
+                    self.text(element, "NtryRef")
+                )
+                self.document.refused.append(
+                    RefusedEntry(line=element.sourceline, reference=reference[:64], reason=str(exc))
+                )
             else:
-                self.document.skipped += 1
+                if credits:
+                    self.document.credits.extend(credits)
+                else:
+                    self.document.skipped += 1
             # Free the entry and everything read before it (streaming).
             element.clear()
             while element.getprevious() is not None:
@@ -370,11 +415,9 @@ class _Reader:
                 raise CamtError(f"The entry on line {line} has no amount.")
             return None, ""
         try:
-            amount = to_money(element.text.strip())
-        except ValueError as exc:
-            raise CamtError(f"The entry on line {line} has an invalid amount.") from exc
-        if amount <= 0:
-            raise CamtError(f"The entry on line {line} has an amount that is not positive.")
+            amount = parse_amount(element.text)
+        except CamtError as exc:
+            raise CamtError(f"The entry on line {line} has an invalid amount: {exc}.") from exc
         currency = (element.get("Ccy") or "").strip().upper()
         if len(currency) != 3:
             raise CamtError(f"The entry on line {line} has an amount without a currency.")

@@ -447,6 +447,9 @@ class BankStatement(models.Model):
     duplicate_entries = models.PositiveIntegerField(default=0)
     matched_entries = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Credits refused while the rest of the file imported (issue 14): [{"line",
+    # "reference", "reason"}], shown to staff on the statement and by the command.
+    refused_entries = models.JSONField(_("refused entries"), default=list, blank=True)
     imported_at = models.DateTimeField(default=timezone.now)
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -184,7 +184,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["shop.api.parsers.BoundedJSONParser"],  # depth-limited
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "shop.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -221,6 +221,13 @@ ADMIN_LOGIN_LOCKOUT_MAX_SECONDS = env.int("ADMIN_LOGIN_LOCKOUT_MAX_SECONDS", def
 SHOP_MAX_QUANTITY_PER_SKU = env.int("SHOP_MAX_QUANTITY_PER_SKU", default=10)
 SHOP_MAX_OPEN_UNPAID_ORDERS = env.int("SHOP_MAX_OPEN_UNPAID_ORDERS", default=3)
 
+# Bad input never 500s (issue 14): JSON nesting limit checked before parsing
+# (shop.api.parsers), problem+json for Django's own 403s under /api/, and the window of
+# courier event times the webhook accepts.
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
+CSRF_FAILURE_VIEW = "shop.api.errors.csrf_failure"
+COURIER_EVENT_MAX_AGE_DAYS = env.int("COURIER_EVENT_MAX_AGE_DAYS", default=30)
+COURIER_EVENT_MAX_AHEAD_DAYS = env.int("COURIER_EVENT_MAX_AHEAD_DAYS", default=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Keune.lv back office API",
     "DESCRIPTION": (

@@ -60,6 +60,14 @@ def handler404(request, exception=None):
     return page_not_found(request, exception)
 
 
+def handler403(request, exception=None):
+    if _is_api(request):
+        return problem_response(403, detail="You do not have permission to do this.")
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
 def handler500(request):
     if _is_api(request):
         return problem_response(500, detail="An unexpected error; it has been logged.")

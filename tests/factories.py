@@ -104,3 +104,30 @@ def place_test_order(
         now=now,
         **kwargs,
     )
+
+
+# --- Upload files that really are what they claim (issue 14: uploads are re-encoded) -------
+
+
+def image_bytes(image_format: str = "PNG", size: tuple[int, int] = (8, 8)) -> bytes:
+    """A real, decodable JPEG or PNG (uploads are re-encoded with Pillow)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "white").save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def pdf_bytes() -> bytes:
+    """A real one-page PDF without scripts or actions (pypdf reads it)."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=72, height=72)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()

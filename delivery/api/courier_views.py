@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from django.conf import settings
@@ -11,7 +10,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,9 +25,14 @@ from delivery.models import Shipment
 from orders.api.views import HasModelPermission
 from orders.models import Order
 from shop.api.errors import PROBLEM_JSON, problem
+from shop.api.parsers import BoundedJSONParser, JSONRefused, loads_bounded
 from shop.api.throttling import ScopedWindowThrottle, ThrottleRefusedCallsOnly
 
 PROBLEM = OpenApiResponse(description="application/problem+json")
+# A courier event is a small flat object: a few hundred bytes, nesting 2 levels at most
+# in practice. Anything far beyond is refused before it is parsed or stored.
+MAX_BODY_BYTES = 16 * 1024
+MAX_DEPTH = 4
 SIGNATURE_HEADERS = [
     OpenApiParameter(
         "X-Omniva-Timestamp",
@@ -56,7 +59,7 @@ class OmnivaWebhookView(ThrottleRefusedCallsOnly, APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "webhook"
 
@@ -101,10 +104,14 @@ class OmnivaWebhookView(ThrottleRefusedCallsOnly, APIView):
                 status=status.HTTP_401_UNAUTHORIZED,
                 content_type=PROBLEM_JSON,
             )
+        if len(body) > MAX_BODY_BYTES:
+            raise ParseError("The body is too large for a courier event.")
         try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ParseError("The body is not JSON.") from exc
+            # Depth, NUL characters and number sizes are checked before anything is
+            # stored (issue 14): a signed but hostile body is a 400, never a 500.
+            data = loads_bounded(body, depth=MAX_DEPTH)
+        except JSONRefused as exc:
+            raise ParseError(f"The body is not acceptable JSON: {exc}") from exc
         serializer = CourierEventInSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
@@ -129,7 +136,7 @@ class StaffShipmentCreateView(APIView):
 
     permission_classes = [HasModelPermission]
     required_permission = "delivery.add_shipment"
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         operation_id="staff_orders_shipments_create",

@@ -1,4 +1,8 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework import serializers
 
 from delivery.couriers import get_courier
@@ -30,6 +34,19 @@ class CourierEventInSerializer(serializers.Serializer):
     reason = serializers.CharField(
         max_length=200, required=False, allow_blank=True, allow_null=True, default=""
     )
+
+    def validate_occurred_at(self, value):
+        """R14b: an event time within a sane window around now (settings
+        COURIER_EVENT_MAX_AGE_DAYS / COURIER_EVENT_MAX_AHEAD_DAYS); a courier event of 2001
+        or 2099 is a forged or broken one and changes nothing."""
+        now = timezone.now()
+        earliest = now - timedelta(days=settings.COURIER_EVENT_MAX_AGE_DAYS)
+        latest = now + timedelta(days=settings.COURIER_EVENT_MAX_AHEAD_DAYS)
+        if not earliest <= value <= latest:
+            raise serializers.ValidationError(
+                "The event time is too far from now.", code="occurred_at_out_of_range"
+            )
+        return value
 
 
 class CourierEventResultSerializer(serializers.Serializer):

@@ -26,7 +26,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -96,6 +96,7 @@ class BankStatementAdmin(admin.ModelAdmin):
         "progress",
         "status",
         "error",
+        "refused_list",
         "message_type",
         "statement_id",
         "account_iban",
@@ -112,11 +113,53 @@ class BankStatementAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    actions = ["retry_import"]
+
     def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_retry_permission(self, request) -> bool:
+        return self.has_add_permission(request)
+
+    @admin.action(description=_("Retry the import"), permissions=["retry"])
+    def retry_import(self, request, queryset):
+        """A statement stuck while waiting (the broker was down) or interrupted is handed
+        to the worker again; the import is idempotent (issue 14)."""
+        count = bank_services.retry_import(statement_ids=queryset.values_list("pk", flat=True))
+        if count:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d statement handed to the importer again.",
+                    "%(count)d statements handed to the importer again.",
+                    count,
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request,
+                _("Only waiting or interrupted statements can be retried."),
+                messages.WARNING,
+            )
+
+    @admin.display(description=_("refused entries"))
+    def refused_list(self, obj: BankStatement) -> str:
+        entries = obj.refused_entries or []
+        if not entries:
+            return "-"
+        return format_html_join(
+            format_html("<br>"),
+            "{} {} {}: {}",
+            (
+                (_("line"), e.get("line") or "?", e.get("reference") or "", e.get("reason"))
+                for e in entries
+            ),
+        )
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -170,7 +213,17 @@ class BankStatementAdmin(admin.ModelAdmin):
             except CamtError as exc:
                 form.add_error("file", str(exc))
             else:
-                if not created:
+                if not created and statement.status == BankStatement.Status.PENDING:
+                    self.message_user(
+                        request,
+                        _(
+                            "This file is stored already (statement %(id)s) and waits for "
+                            "the importer; it was handed to the importer again."
+                        )
+                        % {"id": statement.pk},
+                        messages.INFO,
+                    )
+                elif not created:
                     self.message_user(
                         request,
                         _("This file was imported before (statement %(id)s): nothing changed.")

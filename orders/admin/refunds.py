@@ -29,7 +29,7 @@ from orders.admin.orders import (
 from orders.models import Refund, RefundDestination, RefundStatus, SepaExport
 from orders.services import card_payments
 from orders.services import refunds as refund_services
-from orders.services.sepa import export_sepa_refunds
+from orders.services.sepa import export_sepa_refunds, exportable_refunds, outside_sepa
 from shop.errors import InvalidInput, Refused
 from shop.selectors import today_in_riga
 
@@ -258,6 +258,18 @@ class RefundAdmin(ReadOnlyHistoryAdmin):
 
     @admin.action(description=_("Export approved refunds to a SEPA file"), permissions=["change"])
     def export_sepa(self, request, queryset):
+        skipped = outside_sepa(queryset.filter(pk__in=exportable_refunds().values("pk")))
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)d refund not exported: its IBAN is outside the SEPA zone (%(ids)s).",
+                    "%(n)d refunds not exported: their IBANs are outside the SEPA zone (%(ids)s).",
+                    len(skipped),
+                )
+                % {"n": len(skipped), "ids": ", ".join(f"#{r.pk}" for r in skipped)},
+                messages.WARNING,
+            )
         try:
             export = export_sepa_refunds(
                 by=request.user, refund_ids=list(queryset.values_list("pk", flat=True))

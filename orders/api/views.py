@@ -7,7 +7,6 @@ from django.utils.translation import get_language
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,6 +29,7 @@ from orders.services.checkout import (
 )
 from orders.services.idempotency import run_idempotent
 from orders.services.invoicing_pdf import invoice_pdf_response
+from shop.api.parsers import BoundedJSONParser
 from shop.api.throttling import ScopedWindowThrottle, client_key
 
 ORDER_TOKEN = OpenApiParameter(
@@ -72,7 +72,7 @@ class OrderTokenThrottleMixin:
 class OrderCreateView(APIView):
     """Place an order (R1-R9). The contract is concluded when the order is submitted."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     throttle_classes = [ScopedWindowThrottle]
     throttle_scope = "checkout"
 
@@ -198,7 +198,7 @@ class OrderInvoicePdfView(OrderTokenThrottleMixin, APIView):
 class SubstitutionDecisionView(OrderTokenThrottleMixin, APIView):
     """R13: accept or decline the substitute offered for an unavailable line."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         operation_id="orders_line_substitution",

@@ -25,11 +25,11 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
@@ -47,6 +47,7 @@ from orders.models import (
     PaymentMethod,
 )
 from orders.services.payments import record_payment
+from shop import outbox
 from shop.calendar import RIGA
 from shop.errors import InvalidInput, Refused
 
@@ -56,6 +57,7 @@ BATCH_SIZE = 500  # credits per transaction; also keeps SQLite under its 999 par
 LOOKUP_CHUNK = 500
 
 CamtError = camt.CamtError
+IMPORT_TOPIC = "bank.import_statement"
 
 
 @dataclass
@@ -68,6 +70,7 @@ class ImportResult:
     duplicate: int = 0
     matched: int = 0
     already_imported: bool = False
+    refused: list[dict] = field(default_factory=list)  # entries refused, with why
 
     @property
     def unmatched(self) -> int:
@@ -81,6 +84,7 @@ class ImportResult:
                 total=statement.total_entries,
                 duplicate=statement.total_entries,
                 already_imported=True,
+                refused=list(statement.refused_entries or []),
             )
         return cls(
             statement_id=statement.pk,
@@ -88,6 +92,7 @@ class ImportResult:
             new=statement.new_entries,
             duplicate=statement.duplicate_entries,
             matched=statement.matched_entries,
+            refused=list(statement.refused_entries or []),
         )
 
 
@@ -265,6 +270,10 @@ def import_statement_file(*, path: str | Path, user=None) -> ImportResult:
     except OSError as exc:
         raise CamtError(f"The file cannot be read: {exc.strerror}") from exc
     earlier = already_imported(sha256)
+    if earlier is not None and earlier.status == BankStatement.Status.PENDING:
+        # Uploaded while the broker was down and never imported: import it now rather
+        # than answer "already imported" (issue 14).
+        return import_statement(statement_id=earlier.pk)
     if earlier is not None:
         return ImportResult.of(earlier, already_imported=True)
     document = camt.parse(path)
@@ -291,6 +300,10 @@ def submit_statement(*, upload: IO[bytes], file_name: str, user=None) -> tuple[B
     sha256 = file_sha256(upload)
     earlier = already_imported(sha256)
     if earlier is not None:
+        if earlier.status == BankStatement.Status.PENDING:
+            # Stored but never imported (the broker was down): hand it over again
+            # instead of answering "imported before" (issue 14).
+            retry_import(statement_ids=[earlier.pk])
         return earlier, False
     message_type, _namespace = camt.sniff(upload)
     upload.seek(0)
@@ -304,14 +317,41 @@ def submit_statement(*, upload: IO[bytes], file_name: str, user=None) -> tuple[B
         )
         statement.uploaded_file.save(Path(file_name).name, File(upload), save=False)
         statement.save()
-        transaction.on_commit(partial(_enqueue_import, statement.pk))
+        _hand_over(statement.pk)
     return statement, True
 
 
-def _enqueue_import(statement_id: int) -> None:
+def _hand_over(statement_id: int) -> None:
+    """The import is handed to the worker through the outbox (a row in this transaction,
+    relayed until the broker takes it), so a broker outage never loses an upload nor
+    answers 500 (issue 14)."""
+    outbox.publish(IMPORT_TOPIC, {"statement_id": statement_id})
+
+
+@outbox.handler(IMPORT_TOPIC)
+def _deliver_import(payload: dict, message) -> None:
+    """Runs in the worker once the broker is back: queue the import task itself (its own
+    transactions, so the progress page sees the batches move)."""
     from orders.tasks import import_bank_statement_task
 
-    import_bank_statement_task.delay(statement_id)
+    import_bank_statement_task.delay(int(payload["statement_id"]))
+
+
+RETRYABLE = (BankStatement.Status.PENDING, BankStatement.Status.RUNNING)
+
+
+def retry_import(*, statement_ids: Iterable[int]) -> int:
+    """Staff hand stuck statements (waiting, or interrupted while importing) to the
+    worker again; the import is idempotent. Returns how many were handed over."""
+    with transaction.atomic():
+        ids = list(
+            BankStatement.objects.filter(pk__in=list(statement_ids), status__in=RETRYABLE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for statement_id in ids:
+            _hand_over(statement_id)
+    return len(ids)
 
 
 def import_statement(*, statement_id: int) -> ImportResult:
@@ -336,11 +376,12 @@ def import_statement(*, statement_id: int) -> ImportResult:
     return _import_guarded(statement, document)
 
 
-def _header(document: camt.Document) -> dict[str, str]:
+def _header(document: camt.Document) -> dict[str, Any]:
     return {
         "message_type": document.message_type[:32],
         "statement_id": document.statement_id,
         "account_iban": document.account_iban[:34],
+        "refused_entries": [entry.as_dict() for entry in document.refused],
     }
 
 
@@ -366,7 +407,11 @@ def _import_guarded(statement: BankStatement, document: camt.Document) -> Import
 
 
 def _import_credits(statement: BankStatement, credits: list[camt.Credit]) -> ImportResult:
-    result = ImportResult(statement_id=statement.pk, total=len(credits))
+    result = ImportResult(
+        statement_id=statement.pk,
+        total=len(credits),
+        refused=list(statement.refused_entries or []),
+    )
     BankStatement.objects.filter(pk=statement.pk).update(
         status=BankStatement.Status.RUNNING,
         total_entries=len(credits),

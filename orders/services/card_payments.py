@@ -18,7 +18,6 @@ webhook, money back through the Stripe Refund API.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from orders.payments import (
 from orders.services.locks import lock_order
 from orders.services.payments import record_payment
 from shop import outbox
+from shop.api.parsers import loads_bounded
 from shop.errors import InvalidInput, Refused
 from shop.models import OutboxMessage
 from shop.money import ZERO, from_cents, to_cents, to_money
@@ -174,13 +174,18 @@ def verify_stripe_event(*, payload: bytes, signature: str | None) -> dict[str, A
             "Stripe-Signature", "webhook_not_configured", "Stripe webhooks are not configured."
         )
     try:
-        stripe.Webhook.construct_event(payload, signature, secret)
-        event = json.loads(payload)
+        # The signature first (Stripe's own check), then our bounded parser: a signed
+        # body nested too deep, with a NUL or a huge number is a 400, never a 500.
+        stripe.WebhookSignature.verify_header(
+            payload, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
+        event = loads_bounded(payload)
     except stripe.SignatureVerificationError as exc:
         raise InvalidInput.single(
             "Stripe-Signature", "invalid_signature", "The signature is wrong or too old."
         ) from exc
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        # JSONRefused (a ValueError) included: too deep, NUL, huge numbers.
         raise InvalidInput.single("body", "malformed", "Not a Stripe event.") from exc
     if not (
         isinstance(event, dict)

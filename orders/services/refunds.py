@@ -39,11 +39,29 @@ REFUND_DAYS = 14  # calendar days, CRD Art 13 / T7.6, also used for other refund
 
 
 def normalise_iban(raw: str, *, field: str = "iban") -> str:
-    """An IBAN checked with MOD-97 (schwifty), in compact upper-case form."""
+    """A refund IBAN checked with MOD-97 (schwifty), in compact upper-case form, of a
+    country in the SEPA zone (refunds leave as SEPA credit transfers, issue 14)."""
     try:
-        return IBAN(raw or "").compact
+        iban = IBAN(raw or "")
     except SchwiftyException as exc:
         raise InvalidInput.single(field, "invalid_iban", f"Not a valid IBAN: {exc}") from exc
+    if not iban.in_sepa_zone:
+        raise InvalidInput.single(
+            field,
+            "iban_not_sepa",
+            f"Refunds are paid by SEPA transfer; an IBAN of {iban.country_code} is outside "
+            "the SEPA zone.",
+        )
+    return iban.compact
+
+
+def is_sepa_iban(raw: str) -> bool:
+    """Whether a stored IBAN can receive a SEPA credit transfer. The SEPA zone comes from
+    schwifty's IBAN registry (`in_sepa_zone`, the EPC's list of SEPA countries)."""
+    try:
+        return IBAN(raw or "").in_sepa_zone
+    except SchwiftyException:
+        return False
 
 
 def paid_total(order: Order) -> Decimal:

@@ -33,6 +33,7 @@ from orders.models import (
     RefundStatus,
     SepaExport,
 )
+from orders.services.refunds import is_sepa_iban
 from shop.calendar import RIGA, riga_date
 from shop.errors import Refused
 from shop.money import money_sum, to_cents
@@ -130,6 +131,28 @@ def _invoice_numbers(order_ids: Iterable[int]) -> dict[int, str]:
     return numbers
 
 
+OUTSIDE_SEPA_NOTE = "Not exported: the IBAN is outside the SEPA zone; correct the account."
+
+
+def outside_sepa(refunds: Iterable[Refund]) -> list[Refund]:
+    """Refunds whose IBAN cannot receive a SEPA transfer (issue 14)."""
+    return [refund for refund in refunds if not is_sepa_iban(refund.iban)]
+
+
+def _set_aside_outside_sepa(refunds: list[Refund]) -> list[Refund]:
+    """Keep refunds to non-SEPA IBANs out of the file; they stay approved with a note
+    staff see on the refund (and the export action reports them)."""
+    skipped = outside_sepa(refunds)
+    for refund in skipped:
+        if OUTSIDE_SEPA_NOTE not in refund.note:
+            note = f"{OUTSIDE_SEPA_NOTE} {refund.note}".strip()[:300]
+            Refund.objects.filter(pk=refund.pk).update(note=note)
+    if skipped:
+        logger.warning("SEPA export: %d refund(s) skipped, IBAN outside SEPA", len(skipped))
+    skipped_ids = {refund.pk for refund in skipped}
+    return [refund for refund in refunds if refund.pk not in skipped_ids]
+
+
 def export_sepa_refunds(*, by=None, refund_ids: Iterable[int] | None = None) -> SepaExport | None:
     """Put approved bank refunds (all, or those of `refund_ids`) into one pain.001 file.
 
@@ -142,6 +165,7 @@ def export_sepa_refunds(*, by=None, refund_ids: Iterable[int] | None = None) -> 
         if refund_ids is not None:
             queryset = queryset.filter(pk__in=list(refund_ids))
         refunds = list(queryset.select_for_update().order_by("pk"))
+        refunds = _set_aside_outside_sepa(refunds)
         if not refunds:
             return None
         order_ids = {refund.order_id for refund in refunds}

@@ -471,10 +471,16 @@ class WithdrawalAdmin(ReadOnlyHistoryAdmin):
         withdrawal = self.get_object(request, unquote(object_id))
         if withdrawal is None or not withdrawal.proof_of_dispatch:
             raise Http404(_("No proof of dispatch."))
+        if not self.has_view_permission(request, withdrawal):
+            raise PermissionDenied  # issue 14: staff without the view permission
+        extension = withdrawal.proof_of_dispatch.name.rsplit(".", 1)[-1]
         response = FileResponse(
-            withdrawal.proof_of_dispatch.open("rb"), content_type=withdrawal.proof_content_type
+            withdrawal.proof_of_dispatch.open("rb"),
+            as_attachment=True,  # never inline: the browser does not render it
+            filename=f"proof-{withdrawal.pk}.{extension}",
+            content_type=withdrawal.proof_content_type,
         )
-        response["Content-Disposition"] = "inline"
+        response["X-Content-Type-Options"] = "nosniff"
         return response
 
     # Actions.

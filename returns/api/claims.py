@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +26,7 @@ from orders.api.views import ORDER_TOKEN, PROBLEM, OrderTokenThrottleMixin, cust
 from returns.claims import photos, services
 from returns.claims.selectors import claim_with_details
 from returns.models.claims import Claim, ClaimDecision, ClaimLine, ClaimPhoto, Remedy
+from shop.api.parsers import BoundedJSONParser, loads_bounded
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -64,7 +65,7 @@ class JSONLinesField(serializers.Field):
             value = data
         else:
             try:
-                value = json.loads(data)
+                value = loads_bounded(data)  # depth-limited before parsing (issue 14)
             except (TypeError, ValueError) as exc:
                 raise serializers.ValidationError(
                     _('Send the lines as JSON: [{"sku": "...", "quantity": 1}].'), code="invalid"
@@ -174,7 +175,7 @@ def claim_response(claim_id: int, *, status_code: int = 200) -> Response:
 class OrderClaimCreateView(OrderTokenThrottleMixin, APIView):
     """R23: file a conformity claim about delivered goods of the order."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
     @extend_schema(
         operation_id="orders_claims_create",

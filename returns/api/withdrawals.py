@@ -14,7 +14,7 @@ from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,6 +29,7 @@ from orders.api.views import (
 from orders.services.idempotency import run_idempotent
 from returns.models import Withdrawal, WithdrawalChannel
 from returns.withdrawals import services
+from shop.api.parsers import BoundedJSONParser
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 MAX_ID = 2**63 - 1  # a bigger id in the path is no withdrawal (and no database error)
@@ -172,7 +173,7 @@ class OrderWithdrawalCreateView(OrderTokenThrottleMixin, APIView):
     """R17: a withdrawal statement. Before delivery too (R16); after the period: 422
     `withdrawal_period_expired` with `deadline`. A double submit creates one withdrawal."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         operation_id="orders_withdrawals_create",

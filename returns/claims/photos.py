@@ -1,7 +1,9 @@
 """Evidence attached to a claim: JPEG, PNG or PDF, at most 5 files of 5 MB each.
 
 The type is decided by the file's first bytes (content sniffing), never by its name or
-the Content-Type the client sends; the stored name is random with the sniffed extension.
+the Content-Type the client sends; then the file must really be that type: images are
+re-encoded and PDFs with active content refused (`shop.uploads`). The stored name is
+random with the checked type's extension.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.core.files.base import ContentFile, File
 from django.utils.translation import gettext as _
 
 from shop.errors import InvalidInput
+from shop.uploads import UnsafeUpload, sanitise
 
 MAX_PHOTOS = 5
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
@@ -94,8 +97,20 @@ def check_photos(uploads: Sequence[File], *, field: str = "photos") -> list[Chec
                 }
             )
             continue
+        try:
+            # Re-encoded images and checked PDFs only (issue 14): a PNG header with HTML
+            # behind it, or a PDF with JavaScript, is not evidence we keep.
+            safe = sanitise(upload.read())
+        except UnsafeUpload as exc:
+            errors.append({"field": name, "code": exc.code, "message": str(exc)})
+            continue
         checked.append(
-            CheckedPhoto(content=upload, content_type=kind[0], extension=kind[1], size=size)
+            CheckedPhoto(
+                content=ContentFile(safe.content),
+                content_type=safe.content_type,
+                extension=safe.extension,
+                size=len(safe.content),
+            )
         )
     if errors:
         raise InvalidInput(errors)

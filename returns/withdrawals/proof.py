@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from shop.errors import InvalidInput
+from shop.uploads import UnsafeUpload, sanitise
 
 MAX_BYTES = 10 * 1024 * 1024  # 10 MiB: a phone photo of a receipt fits easily
 
@@ -69,6 +70,12 @@ def check_proof(upload) -> CheckedProof:
         _check_image(content)
     elif b"%%EOF" not in content[-2048:]:
         raise _refuse("damaged", _("The PDF file is incomplete or damaged."))
+    try:
+        # Images re-encoded, PDFs with scripts or actions refused (issue 14).
+        safe = sanitise(content, allow_webp=True)
+    except UnsafeUpload as exc:
+        raise _refuse(exc.code, str(exc)) from exc
+    content, content_type, extension = safe.content, safe.content_type, safe.extension
     return CheckedProof(
         content=content,
         content_type=content_type,

@@ -169,3 +169,14 @@ def problem_response(status_code: int, **kwargs: Any) -> JsonResponse:
     return JsonResponse(
         problem(status_code, **kwargs), status=status_code, content_type=PROBLEM_JSON
     )
+
+
+def csrf_failure(request, reason: str = ""):
+    """CSRF_FAILURE_VIEW: problem+json under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return problem_response(
+            403, code="csrf_failed", detail="CSRF verification failed; the request was refused."
+        )
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)

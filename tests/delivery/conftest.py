@@ -46,6 +46,15 @@ def _webhook_secret(settings):
 
 
 @pytest.fixture(autouse=True)
+def _wide_event_time_window(settings):
+    """These tests use fixed 2026 event times, with and without a frozen clock; the
+    window of accepted event times (issue 14) is tested in tests/reliability/
+    test_attack_input.py with the production defaults."""
+    settings.COURIER_EVENT_MAX_AGE_DAYS = 365 * 100
+    settings.COURIER_EVENT_MAX_AHEAD_DAYS = 365 * 100
+
+
+@pytest.fixture(autouse=True)
 def _no_backoff_sleep(monkeypatch):
     """The client's retry backoff is asserted, never slept."""
     monkeypatch.setattr("delivery.couriers.omniva.backoff_sleep", lambda seconds: None)

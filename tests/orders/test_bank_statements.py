@@ -312,12 +312,20 @@ def test_parser_is_namespace_agnostic_and_reads_a_file_without_namespace():
             "not a camt.053",
         ),
         (camt_xml([Entry("1.00")])[:-40], "not well-formed XML"),
-        (camt_xml([Entry("abc")]), "invalid amount"),
     ],
 )
 def test_a_file_that_is_not_a_statement_is_refused_clearly(content, message):
     with pytest.raises(camt.CamtError, match=message):
         camt.parse(io.BytesIO(content))
+
+
+def test_r11_an_entry_with_an_invalid_amount_is_refused_alone():
+    """R11 (issue 14): a bad amount refuses that entry, with its line and why; the rest
+    of the file is read."""
+    document = camt.parse(io.BytesIO(camt_xml([Entry("abc"), Entry("2.00")])))
+    assert [c.amount for c in document.credits] == [Decimal("2.00")]
+    [refused] = document.refused
+    assert "invalid amount" in refused.reason and refused.line
 
 
 # --- Matching rules (pure) ------------------------------------------------------------------
@@ -902,18 +910,19 @@ def test_matching_and_uploading_need_their_model_permissions(tmp_path, client):
 
 
 @pytest.mark.django_db
-def test_a_bad_statement_found_in_the_background_fails_clearly_and_stores_nothing(
+def test_a_bad_entry_found_in_the_background_is_reported_clearly_and_stored_nowhere(
     superuser_client, django_capture_on_commit_callbacks
 ):
     upload = SimpleUploadedFile("bad.xml", camt_xml([Entry("12,00")]), "application/xml")
     with django_capture_on_commit_callbacks(execute=True):
         response = superuser_client.post(UPLOAD_URL, {"file": upload})
     statement = BankStatement.objects.get()
-    assert statement.status == BankStatement.Status.FAILED
-    assert "invalid amount" in statement.error
+    assert statement.status == BankStatement.Status.DONE
+    [refused] = statement.refused_entries
+    assert "invalid amount" in refused["reason"]
     assert not BankEntry.objects.exists()
     page = superuser_client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "The import failed" in page and "invalid amount" in page
+    assert "refused and not imported" in page and "invalid amount" in page
     assert 'http-equiv="refresh"' not in page
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from orders.models import Refund, RefundReason
 from returns.claims import services
 from returns.models.claims import Claim, ClaimStatus
+from tests.factories import image_bytes, pdf_bytes
 from tests.returns.claims_support import delivered_order, file_claim, make_staff, riga
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +69,7 @@ def test_t6_9_clerk_enters_an_oral_claim_with_the_time_received(
                 "lines": "KEU-001 1",
                 "remedy": "repair",
                 "description": "Told us by phone: the pump is broken.",
-                "photos": [SimpleUploadedFile("p.jpg", b"\xff\xd8\xff" + b"\x00" * 50)],
+                "photos": [SimpleUploadedFile("p.jpg", image_bytes("JPEG"))],
             },
         )
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -228,7 +229,7 @@ def test_without_the_decide_permission_no_decisions(client):
 
 def test_photos_download_for_staff_only(clerk_client, client):
     order, _token = delivered_order()
-    claim = file_claim(order, photos_in=[SimpleUploadedFile("a.pdf", b"%PDF-1.4\n" + b"\x00" * 20)])
+    claim = file_claim(order, photos_in=[SimpleUploadedFile("a.pdf", pdf_bytes())])
     photo = claim.photos.get()
     url = reverse("admin:returns_claim_photo", args=[claim.pk, photo.pk])
     response = clerk_client.get(url)

@@ -19,6 +19,7 @@ from returns.withdrawals.services import LineInspection, RequestedLine
 from shop.calendar import RIGA
 from shop.deadlines import run_all
 from shop.errors import InvalidInput, Refused
+from tests.factories import pdf_bytes
 from tests.returns.withdrawal_support import HOLDER, IBAN, delivered_order, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +132,7 @@ def test_r21_proof_size_is_limited(settings):
 def test_a_pdf_proof_is_accepted():
     order, _ = delivered_order()
     withdrawal = withdraw(order)
-    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    pdf = pdf_bytes()
     services.attach_proof_of_dispatch(
         withdrawal_id=withdrawal.pk, upload=SimpleUploadedFile("r.pdf", pdf)
     )

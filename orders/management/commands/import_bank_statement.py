@@ -30,6 +30,8 @@ class Command(BaseCommand):
                 f"{result.total} credit(s): {result.new} new, {result.duplicate} duplicate, "
                 f"{result.matched} matched, {result.unmatched} unmatched"
             )
+            if result.refused:
+                counts += f", {len(result.refused)} refused"
             if result.already_imported:
                 self.stdout.write(
                     f"{path}: already imported as statement #{result.statement_id}, "
@@ -38,6 +40,13 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(
                     self.style.SUCCESS(f"{path}: statement #{result.statement_id}, {counts}")
+                )
+            for entry in result.refused:
+                # Refused entries are listed one by one: the rest of the file imported.
+                where = f"line {entry['line']}" if entry.get("line") else "an entry"
+                reference = f" ({entry['reference']})" if entry.get("reference") else ""
+                self.stderr.write(
+                    self.style.WARNING(f"{path}: {where}{reference} refused: {entry['reason']}")
                 )
         if failed:
             raise CommandError(f"{failed} of {len(paths)} file(s) could not be imported.")
