@@ -167,7 +167,8 @@ def test_the_customer_web_pages_answer_429_past_the_limit(rates, client):
         for url in web_pages(placed):
             cache.clear()
             answers = [client.get(url) for _ in range(3)]
-            assert [a.status_code for a in answers] == [200, 200, 200], url
+            # 303: an emailed link opens a page session and moves to the clean URL.
+            assert all(a.status_code in (200, 303) for a in answers), url
             wrong = client.get(url.split("?")[0] + "?token=" + tokens.new_secret())
             assert wrong.status_code == 429, url
             assert wrong["Retry-After"] == "40"
@@ -175,7 +176,7 @@ def test_the_customer_web_pages_answer_429_past_the_limit(rates, client):
             assert "40" in wrong.content.decode()
         # The next minute the page answers again.
     with time_machine.travel(NOON + timedelta(minutes=1), tick=False):
-        assert client.get(web_pages(placed)[0]).status_code == 200
+        assert client.get(web_pages(placed)[0]).status_code in (200, 303)
 
 
 def test_the_web_page_limit_is_per_client(rates, client):
@@ -183,8 +184,9 @@ def test_the_web_page_limit_is_per_client(rates, client):
     placed = place_test_order()
     rates(web_page="2/min")
     url = f"/orders/{placed.order.number}/?token={placed.access_token}"
-    assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
-    assert client.get(url, REMOTE_ADDR="192.0.2.99").status_code == 200
+    answers = [client.get(url).status_code for _ in range(3)]
+    assert answers[:2] in ([303, 303], [200, 200]) and answers[2] == 429  # 303: link opened
+    assert client.get(url, REMOTE_ADDR="192.0.2.99").status_code in (200, 303)
     # The POST of the withdrawal form counts too.
     withdraw = f"/orders/{placed.order.number}/withdraw/"
     assert client.post(withdraw, {"token": placed.access_token}).status_code == 429
@@ -418,7 +420,7 @@ def test_with_the_cache_down_checkout_and_token_endpoints_work(
         number, token = placed.json()["number"], placed.json()["access_token"]
         order = client.get(f"/api/orders/{number}/", headers={"X-Order-Token": token})
         assert order.status_code == 200
-        assert client.get(f"/orders/{number}/?token={token}").status_code == 200
+        assert client.get(f"/orders/{number}/?token={token}", follow=True).status_code == 200
         link = client.post(
             "/api/me/email-link/", {"email": "anna@example.lv"}, content_type="application/json"
         )
