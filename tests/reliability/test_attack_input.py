@@ -105,7 +105,12 @@ def broker_down():
 
 
 def upload_statement(client, content: bytes, name: str = "march.xml"):
-    return client.post(UPLOAD_URL, {"file": SimpleUploadedFile(name, content, "application/xml")})
+    """The admin upload, in English (the admin is Latvian by default)."""
+    return client.post(
+        UPLOAD_URL,
+        {"file": SimpleUploadedFile(name, content, "application/xml")},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
 
 
 @pytest.fixture
