@@ -42,12 +42,13 @@ from returns.withdrawals.services import (
     receive_withdrawal,
     record_goods_received,
 )
+from tests.factories import image_bytes, pdf_bytes
 from tests.legal.helpers import deliver, place, settle_refunds
 
 pytestmark = pytest.mark.django_db
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
-PDF = b"%PDF-1.4\n" + b"0" * 200 + b"\n%%EOF\n"
+PNG = image_bytes("PNG")
+PDF = pdf_bytes()
 IBAN = "LV80BANK0000435195001"
 EMAIL = "anna@example.lv"
 PHONE = "+37120000000"
@@ -110,7 +111,7 @@ def finish_withdrawal(withdrawal: Withdrawal, when=None) -> None:
         line = withdrawal.lines.get()
         inspect_withdrawal(
             withdrawal_id=withdrawal.pk,
-            results={line.pk: LineInspection(outcome="accepted")},
+            results={line.pk: LineInspection(outcome="accepted", note="Fine; Anna packed it well")},
             by=None,
             at=when,
         )
