@@ -190,13 +190,36 @@ class FieldSet:
 
 
 @dataclass(frozen=True)
+class ExportedFile:
+    """How a stored file appears in the data export (R30): its name, type and size, and a
+    link the person can open while authenticated, where a customer endpoint serves it.
+
+    `content_type` and `size` name the model's columns holding them (no `size` column:
+    the storage is asked); `url(row)` builds the link from the exported row (None: no
+    customer endpoint serves the file, so the export gives no link)."""
+
+    content_type: str | None = None
+    size: str | None = None
+    url: Callable[[Mapping[str, Any]], str | None] | None = None
+
+
+@dataclass(frozen=True)
 class Exportable:
-    """How a model appears in the data export (R30): under `key`, with these fields."""
+    """How a model appears in the data export (R30): under `key`, with these fields.
+
+    `within` nests the rows under the rows of another exportable ("returns.Withdrawal"),
+    `parent_path` naming the column that holds the parent's id ("withdrawal_id");
+    `related` adds values read across a relation in the same query ({"sku":
+    "order_line__sku"}); `files` describes the file fields (`ExportedFile`)."""
 
     model_label: str
     key: str
     order_path: str | None
     fields: tuple[str, ...]
+    within: str | None = None
+    parent_path: str | None = None
+    related: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, ExportedFile] = field(default_factory=dict)
 
     @property
     def model(self) -> type[models.Model]:
@@ -286,11 +309,31 @@ def sweeper(name: str, *, category: str) -> Callable:
     return register
 
 
-def exportable(model: str, *, key: str, order_path: str | None, fields: Iterable[str]) -> None:
+def exportable(
+    model: str,
+    *,
+    key: str,
+    order_path: str | None,
+    fields: Iterable[str],
+    within: str | None = None,
+    parent_path: str | None = None,
+    related: Mapping[str, str] | None = None,
+    files: Mapping[str, ExportedFile] | None = None,
+) -> None:
     """Show `model` in the data export under `key` with these (non-personal) fields; its
-    declared personal fields are always added."""
+    declared personal fields are always added. With `within`, under each row of that
+    exportable (`parent_path`: this model's column holding the parent's id)."""
+    if (within is None) != (parent_path is None):
+        raise ValueError("`within` and `parent_path` go together")
     _registry.exportables[model] = Exportable(
-        model_label=model, key=key, order_path=order_path, fields=tuple(fields)
+        model_label=model,
+        key=key,
+        order_path=order_path,
+        fields=tuple(fields),
+        within=within,
+        parent_path=parent_path,
+        related=dict(related or {}),
+        files=dict(files or {}),
     )
 
 

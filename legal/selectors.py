@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.core.exceptions import SuspiciousFileOperation
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from legal import registry
@@ -203,42 +205,115 @@ def recipients(
 # --- The export (R30: Art 15, 20) -----------------------------------------------------------
 
 
-def _order_sections() -> dict[str, tuple[str, str, list[str]]]:
-    """model label -> (export key, order path, columns) for everything tied to an order."""
-    sections: dict[str, tuple[str, str, list[str]]] = {}
+@dataclass
+class _Section:
+    """One model's part of each order in the export."""
+
+    key: str
+    path: str  # lookup to the order's id
+    columns: list[str]
+    within: str | None = None  # the parent section's model label
+    parent_path: str | None = None  # this model's column holding the parent's id
+    related: dict[str, str] = field(default_factory=dict)
+    files: dict[str, registry.ExportedFile] = field(default_factory=dict)
+
+
+def _order_sections() -> dict[str, _Section]:
+    """model label -> its section, for everything tied to an order."""
+    sections: dict[str, _Section] = {}
     exportables = registry.exportables()
     for label, exp in exportables.items():
         if exp.order_path is None or label in EXPORT_EXCLUDED_MODELS:
             continue
-        sections[label] = (exp.key, exp.order_path, list(exp.fields))
+        sections[label] = _Section(
+            key=exp.key,
+            path=exp.order_path,
+            columns=list(exp.fields),
+            within=exp.within,
+            parent_path=exp.parent_path,
+            related=dict(exp.related),
+            files=dict(exp.files),
+        )
     for fieldset in registry.fieldsets():
         label = fieldset.model_label
         if fieldset.order_path is None or label in EXPORT_EXCLUDED_MODELS:
             continue
-        key, path, columns = sections.get(label, (label, fieldset.order_path, []))
+        section = sections.setdefault(
+            label, _Section(key=label, path=fieldset.order_path, columns=[])
+        )
         for name in fieldset.fields:
-            if name not in columns:
-                columns.append(name)
-        sections[label] = (key, path, columns)
+            if name not in section.columns:
+                section.columns.append(name)
+    for section in sections.values():
+        if section.within is not None and section.within not in sections:
+            section.within = section.parent_path = None  # its parent is not exported
     return sections
+
+
+def _file_entry(
+    stored: str | None, row: dict[str, Any], described: registry.ExportedFile, storage
+) -> Any:
+    """A stored file as the person sees it: name, type, size and, where a customer
+    endpoint serves it, the link to open it while authenticated. Erased: the marker."""
+    if not stored or stored == registry.MARKER:
+        return stored or None
+    size = row.get(described.size) if described.size else None
+    if described.size is None:
+        try:
+            size = storage.size(stored)  # the storage, not the database
+        except (OSError, NotImplementedError, SuspiciousFileOperation):
+            size = None  # gone from storage: the name and type still tell what it was
+    entry = {
+        "name": stored.rsplit("/", 1)[-1],
+        "content_type": row.get(described.content_type) if described.content_type else None,
+        "size": size,
+    }
+    if described.url is not None:
+        entry["url"] = described.url(row)
+    return entry
+
+
+def _section_rows(model, section: _Section, order_ids: list[int]) -> list[dict[str, Any]]:
+    """One query per section, whatever the number of rows (R30: no query per row)."""
+    values = [_column(model, name) for name in section.columns]
+    extra = [section.parent_path] if section.parent_path else []
+    related = {alias: F(lookup) for alias, lookup in section.related.items()}
+    rows = model._base_manager.filter(**{f"{section.path}__in": order_ids}).order_by("pk")
+    out = []
+    for row in rows.values(section.path, "pk", *extra, *values, **related):
+        for name, described in section.files.items():
+            column = _column(model, name)
+            if column in row:
+                row[column] = _file_entry(
+                    row[column], row, described, model._meta.get_field(name).storage
+                )
+        out.append(row)
+    return out
 
 
 def _order_data(order_ids: list[int]) -> dict[int, dict[str, Any]]:
     from django.apps import apps
 
     orders: dict[int, dict[str, Any]] = {pk: {} for pk in order_ids}
-    for label, (key, path, columns) in _order_sections().items():
-        model = apps.get_model(label)
-        values = [_column(model, name) for name in columns]
-        rows = model._base_manager.filter(**{f"{path}__in": order_ids}).order_by("pk")
-        for row in rows.values(path, "pk", *values):
-            order_id = row.pop(path)
-            if key == "order":
+    sections = _order_sections()
+    fetched: dict[str, list[dict[str, Any]]] = {}
+    by_pk: dict[str, dict[Any, dict[str, Any]]] = {}
+    for label, section in sections.items():
+        fetched[label] = _section_rows(apps.get_model(label), section, order_ids)
+        by_pk[label] = {row["pk"]: row for row in fetched[label]}
+    for label, section in sections.items():
+        for row in fetched[label]:
+            order_id = row.pop(section.path)
+            if section.key == "order":
                 row.pop("pk")
-                orders[order_id].update(jsonable(row))
-            else:
-                orders[order_id].setdefault(key, []).append(jsonable(row))
-    return orders
+                orders[order_id].update(row)
+                continue
+            parent = None
+            if section.within is not None:
+                parent = by_pk[section.within].get(row.pop(section.parent_path))
+            target = parent if parent is not None else orders[order_id]
+            target.setdefault(section.key, []).append(row)
+    return {pk: jsonable(entry) for pk, entry in orders.items()}
 
 
 def export_data(subject: Subject) -> dict[str, Any]:

@@ -1,13 +1,16 @@
 """Personal data of conformity claims, declared into the retention policy (legal.registry):
 category `claims` (KA10), kept like the contact data and held while a claim is open and
-for 3 years after it closes (R28, the `holds.declare` below)."""
+for 3 years after it closes (R28, the `holds.declare` below).
+
+The staff's free-text reasons (every decision's, and why repair and replacement are
+excluded, copied from its decision) may describe the person: they go with the claim."""
 
 from __future__ import annotations
 
 from django.db.models import Max
 
 from legal import holds
-from legal.registry import ERASE_MARKER, declare, event_source, exportable
+from legal.registry import ERASE_MARKER, ExportedFile, declare, event_source, exportable
 
 declare(
     "claims",
@@ -17,7 +20,14 @@ declare(
         "description": ERASE_MARKER,
         "refund_iban": ERASE_MARKER,
         "refund_account_holder": ERASE_MARKER,
+        "obstacle_reason": ERASE_MARKER,
     },
+)
+declare(
+    "claims",
+    "returns.ClaimDecision",
+    order_path="claim__order_id",
+    fields={"reason": ERASE_MARKER},
 )
 # The evidence: the stored name goes, and erasure deletes the file from storage after
 # commit (legal.services.erasure).
@@ -41,8 +51,41 @@ exportable(
         "received_at",
         "answer_deadline",
         "answered_at",
+        "late_notice",
+        "is_warranty_claim",
+        "minor_defect",
+        "obstacle",
         "closed_at",
     ],
+)
+exportable(
+    "returns.ClaimLine",
+    key="lines",
+    order_path="claim__order_id",
+    within="returns.Claim",
+    parent_path="claim_id",
+    related={"sku": "order_line__sku", "name": "order_line__name_lv"},
+    fields=["quantity", "allowance", "refund_amount"],
+)
+# R25: what was decided, when and why; who decided stays internal (as in the API).
+exportable(
+    "returns.ClaimDecision",
+    key="decisions",
+    order_path="claim__order_id",
+    within="returns.Claim",
+    parent_path="claim_id",
+    fields=["kind", "from_status", "to_status", "decided_at", "amount", "data"],
+)
+# No customer endpoint serves a claim's photos back yet (only staff's admin page), so the
+# export names each file without a link.
+exportable(
+    "returns.ClaimPhoto",
+    key="photos",
+    order_path="claim__order_id",
+    within="returns.Claim",
+    parent_path="claim_id",
+    fields=["content_type", "size", "uploaded_at"],
+    files={"file": ExportedFile(content_type="content_type", size="size")},
 )
 
 

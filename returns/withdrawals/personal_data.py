@@ -1,9 +1,11 @@
 """Personal data of withdrawals, declared into the retention policy (legal.registry).
 
 The statement (R17) is KA10 data of its order (category `claims`, which covers claims
-and withdrawals): the account holder, the optional reason, staff's note on how it came in
-and the customer's proof of dispatch. The refund IBAN is an accounting record like the
-refund's own (category `settlement`, Accounting Law §28); the history keeps no copy of it.
+and withdrawals): the account holder, the optional reason, staff's note on how it came in,
+the customer's proof of dispatch and staff's free-text reason of each line's inspection
+(R22: a deduction or a rejection may describe the person, their use of the goods). The
+refund IBAN is an accounting record like the refund's own (category `settlement`,
+Accounting Law §28); the history keeps no copy of it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from django.db.models import Max
 
 from legal import holds
-from legal.registry import ERASE_MARKER, declare, event_source, exportable
+from legal.registry import ERASE_MARKER, ExportedFile, declare, event_source, exportable
 
 declare(
     "claims",
@@ -23,6 +25,12 @@ declare(
         "staff_note": ERASE_MARKER,
         "proof_of_dispatch": ERASE_MARKER,
     },
+)
+declare(
+    "claims",
+    "returns.WithdrawalLine",
+    order_path="withdrawal__order_id",
+    fields={"inspection_note": ERASE_MARKER},
 )
 declare(
     "settlement",
@@ -46,9 +54,26 @@ exportable(
         "return_deadline",
         "refund_due_date",
         "refund_amount",
+        "includes_delivery_fee",
+        "proof_content_type",
         "proof_uploaded_at",
         "goods_received_at",
+        "returned_late",
+        "inspected_at",
     ],
+    # R20: no customer endpoint serves the proof back yet (only staff's admin page), so
+    # the export names it without a link.
+    files={"proof_of_dispatch": ExportedFile(content_type="proof_content_type")},
+)
+# R22: each withdrawn line with its inspection: outcome, deduction, ground and reason.
+exportable(
+    "returns.WithdrawalLine",
+    key="lines",
+    order_path="withdrawal__order_id",
+    within="returns.Withdrawal",
+    parent_path="withdrawal_id",
+    related={"sku": "order_line__sku", "name": "order_line__name_lv"},
+    fields=["quantity", "unit_price", "outcome", "deduction", "rejection_ground"],
 )
 
 
