@@ -23,6 +23,7 @@ from delivery.models import RegistrationMethod, Shipment, ShipmentDirection, Shi
 from legal.models import Recipient
 from legal.services.disclosures import record_disclosure
 from orders.models import DeliveryMethod, LineStatus, Order, OrderStatus
+from orders.services.account import money_account
 from orders.services.locks import lock_order
 from shop import outbox
 from shop.errors import Conflict, InvalidInput, Refused
@@ -95,6 +96,16 @@ def _check_shippable(order: Order) -> None:
             status=order.status,
             cancel_reason=order.cancel_reason,
         )
+    # R13 with R32: a dearer substitute accepted after payment leaves money open; the goods
+    # wait for it (or for the customer's decline).
+    if order.status == OrderStatus.PAID:
+        open_amount = money_account(order).open_amount
+        if open_amount > 0:
+            raise Refused(
+                "payment_open",
+                "Part of the order is not paid yet: it ships once the rest is paid.",
+                amount_open=str(open_amount),
+            )
 
 
 def _check_barcode_free(barcode: str) -> None:

@@ -160,7 +160,12 @@ def _access(request, subject, now) -> dict[str, Any]:
 
 def _until_text(row: PersonalDataRecord, is_open: bool) -> str:
     if row.hold_note:
-        return f"while the legal hold lasts ({row.hold_note}), then 3 more years"
+        # R28: open withdrawals, unsettled refunds and restrictions hold while they last; a
+        # claim or dispute keeps the data 3 more years after it closes (Commercial Law §406).
+        return (
+            f"while the legal hold lasts ({row.hold_note}); after a conformity claim or "
+            "dispute, 3 more years"
+        )
     if is_open:
         return "while the order is being performed, then as the retention rule says"
     return ""

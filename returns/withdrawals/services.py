@@ -132,6 +132,12 @@ def _checked_iban(raw: str) -> str:
     try:
         return refunds.normalise_iban(raw)
     except InvalidInput as exc:
+        if exc.errors and exc.errors[0].get("code") == "iban_not_sepa":
+            raise Refused(
+                "iban_not_sepa",
+                "Refunds are paid by SEPA transfer: give an account in a SEPA country.",
+                field="iban",
+            ) from exc
         raise Refused(
             "invalid_iban",
             "The IBAN for the refund is not valid (MOD-97 check).",

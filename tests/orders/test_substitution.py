@@ -193,3 +193,27 @@ def test_r13_finding13_dearer_substitute_after_payment_is_open_and_payable():
     order.refresh_from_db()
     assert order_summary(order).amount_open == Decimal("0.00")
     assert not order.refunds.exists()
+
+
+def test_r13_finding13_shipping_waits_for_the_open_difference():
+    """R13 with R32: the goods of a paid order with an open difference (a dearer
+    substitute) ship only once the difference is paid."""
+    from delivery.services.shipments import register_shipment
+
+    placed = paid_order([("A", 1)], {"A": Decimal("10.00")})
+    order = placed.order
+    line = order.lines.get()
+    ProductFactory(sku="S", price=Decimal("12.00"), stock=5)
+    mark_line_unavailable(line_id=line.pk, substitute_sku="S")
+    decide_substitution(order_id=order.pk, line_id=line.pk, accept=True)
+    with pytest.raises(Refused) as refused:
+        register_shipment(order_id=order.pk, barcode="CE000000123LV")
+    assert refused.value.code == "payment_open"
+    record_payment(
+        order_id=order.pk,
+        amount=Decimal("2.00"),
+        method="bank_transfer",
+        received_at=NOW,
+        payer_iban="LV80BANK0000435195001",
+    )
+    assert register_shipment(order_id=order.pk, barcode="CE000000123LV").barcode

@@ -195,3 +195,14 @@ def test_r16_finding8_partial_withdrawal_before_dispatch_ships_and_reserves_less
     withdraw(order, [("KEU-001", 1)], reason="The second one too.")
     assert Product.objects.get(sku="KEU-001").stock == stock + 2
     assert Order.objects.get(pk=order.pk).status == "cancelled"
+
+
+def test_r21_a_refund_account_outside_sepa_is_refused_with_its_reason():
+    """R17, R21: the customer may name another account, but only one SEPA can pay to."""
+    from shop.errors import Refused
+
+    order, _ = delivered_order([("KEU-001", 1)], prices=PRICES)
+    with pytest.raises(Refused) as refused:
+        withdraw(order, [], iban="SA0380000000608010167519", account_holder="Anna Bērziņa")
+    assert refused.value.code == "iban_not_sepa"
+    assert not Refund.objects.filter(order=order, reason=RefundReason.WITHDRAWAL).exists()
