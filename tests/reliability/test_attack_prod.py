@@ -35,6 +35,7 @@ from orders.models import IdempotencyRecord, Order
 from orders.services import idempotency
 from shop.demo import DEMO_STAFF_PASSWORD, DEMO_STAFF_USERNAME
 from shop.models import Product
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.factories import (
     ParcelMachineFactory,
     PrivacyPolicyVersionFactory,
@@ -43,17 +44,6 @@ from tests.factories import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VICTIM_ADDRESS = "203.0.113.7"
 ATTACKER_ADDRESS = "198.51.100.9"
 
@@ -489,10 +479,7 @@ def watch(page, origin: str) -> dict[str, list[str]]:
 
 browser_test = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
+    needs_chromium,
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from orders.models import Refund, RefundStatus
 from returns.models import Withdrawal, WithdrawalStatus
 from returns.withdrawals import links, services
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.returns.withdrawal_support import (
     HOLDER,
     IBAN,
@@ -32,25 +33,11 @@ from tests.returns.withdrawal_support import (
     shop_ready,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
+    needs_chromium,
     pytest.mark.django_db(transaction=True),
 ]
 
