@@ -4,7 +4,8 @@ Every path that gives money back (cancellation, withdrawal, inspection, claim pr
 reduction or termination, R13, failed delivery, no contact, overpayment) asks
 `money_account` under the order lock what each target still holds and records what it
 takes with `orders.services.refunds.create_refund(take=...)`. The arithmetic is
-`orders.calculations`; this module only reads the rows it needs (two queries).
+`orders.calculations`; this module only reads the rows it needs (three queries: the
+lines, the payments' sum, the refunds' allocations per target).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def open_amount(order: Order, lines, received: Decimal, refunds) -> Decimal:
         if refund.status == RefundStatus.FAILED:
             continue
         for row in refund.allocations.all():
-            key = row.line_id if row.target == RefundTarget.LINE else row.target
+            key = target_of(row.target, row.line_id)
             refunded[key] = refunded.get(key, ZERO) + row.amount
     return account(
         received, charges_of(order, lines), refunded, owed=owed_targets(order, lines)
@@ -83,9 +84,14 @@ def refunded_per_target(order: Order) -> dict[Target, Decimal]:
     )
     out: dict[Target, Decimal] = {}
     for target, line_id, total in rows:
-        key = line_id if target == RefundTarget.LINE else target
+        key = target_of(target, line_id)
         out[key] = to_money(out.get(key, ZERO) + (total or ZERO))
     return out
+
+
+def target_of(kind: str, line_id: int | None) -> Target:
+    """An allocation row's target: its line's id, or FEE / EXCESS."""
+    return line_id if kind == RefundTarget.LINE else kind
 
 
 def money_account(order: Order) -> MoneyAccount:
@@ -113,13 +119,11 @@ def allocation_rows(take: Mapping[Target, Decimal]) -> list[RefundAllocation]:
     return rows
 
 
-def everything_refundable(
-    account: MoneyAccount, *, keep_fee: bool = False
-) -> dict[Target, Decimal]:
+def everything_refundable(money: MoneyAccount, *, keep_fee: bool = False) -> dict[Target, Decimal]:
     """Every target's refundable money (a cancelled order), the fee kept when the shop
     keeps it (T3.4, T5.4)."""
     return {
-        target: account.refundable(target)
-        for target in account.targets()
-        if account.refundable(target) > 0 and not (keep_fee and target == FEE)
+        target: money.refundable(target)
+        for target in money.targets()
+        if money.refundable(target) > 0 and not (keep_fee and target == FEE)
     }

@@ -266,7 +266,7 @@ def _lower_allocations(
     per target; without it, the cut comes off the fee first, then the lines last taken."""
     rows = list(refund.allocations.order_by("-pk"))
     for row in rows if keep is not None else []:
-        target = row.line_id if row.target == RefundTarget.LINE else row.target
+        target = account.target_of(row.target, row.line_id)
         row.amount = min(row.amount, to_money(keep.get(target, ZERO)))
     excess = money_sum(row.amount for row in rows) - total
     rows.sort(key=lambda row: (row.target != RefundTarget.FEE, -row.pk))
