@@ -277,13 +277,21 @@ declare(
     reason=_staff_reason,
     fields=["reason", "note"],
 )
-# R28: a refund neither settled nor failed: the money is still on its way.
-UNSETTLED_REFUND_STATUSES = ("pending", "ready", "approved", "sent")
+
+
+def _unsettled_refund() -> Q:
+    """R28: a refund neither settled nor failed: the money is still on its way (the open
+    statuses of orders' refund state machine)."""
+    from orders.models import OPEN_REFUND_STATUSES
+
+    return Q(status__in=OPEN_REFUND_STATUSES)
+
+
 declare(
     "refund",
     "orders.Refund",
     order_path="order_id",
-    open=lambda: Q(status__in=UNSETTLED_REFUND_STATUSES),
+    open=_unsettled_refund,
     opened_at="created_at",
     reason="unsettled refund #{pk}",
     fields=["pk"],

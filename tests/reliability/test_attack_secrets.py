@@ -66,13 +66,7 @@ def emails_sent(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         order, access_token = delivered_order()
     with django_capture_on_commit_callbacks(execute=True):
-        receive_withdrawal(
-            order_id=order.pk,
-            lines=[RequestedLine("KEU-001", 1)],
-            iban=IBAN,
-            account_holder=HOLDER,
-            channel="api",
-        )
+        withdraw_one(order, "KEU-001")
     api = Client()
     with django_capture_on_commit_callbacks(execute=True):
         assert (
@@ -124,6 +118,18 @@ def assert_nothing_opens(order: Order, candidates: set[str]) -> None:
             assert response.status_code >= 400, (endpoint, candidate, response.status_code)
 
 
+def withdraw_one(order, sku: str):
+    """One unit of `sku` withdrawn through the API channel (its acknowledgement email
+    carries the withdrawal links the attacks look for)."""
+    return receive_withdrawal(
+        order_id=order.pk,
+        lines=[RequestedLine(sku, 1)],
+        iban=IBAN,
+        account_holder=HOLDER,
+        channel="api",
+    )
+
+
 def test_attack_export_holds_no_usable_link_or_token(emails_sent):
     """Attack: R30 — the data export shows what each email said, but every link with a
     token is struck out, and no token-looking string in it opens anything."""
@@ -161,13 +167,7 @@ def test_attack_outbox_rows_never_hold_a_live_token(django_capture_on_commit_cal
     shop_ready()
     order, _ = delivered_order()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        receive_withdrawal(
-            order_id=order.pk,
-            lines=[RequestedLine("KEU-001", 1)],
-            iban=IBAN,
-            account_holder=HOLDER,
-            channel="api",
-        )
+        withdraw_one(order, "KEU-001")
     waiting = OutboxMessage.objects.get(payload__template="withdrawal_received")
     assert waiting.delivered_at is None
     assert tokens.LINK_REMOVED in waiting.payload["body"]
@@ -444,13 +444,7 @@ def test_sealed_email_survives_a_secret_key_rotation(django_capture_on_commit_ca
     shop_ready()
     order, _ = delivered_order([("KEU-001", 1), ("KEU-002", 1)])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        receive_withdrawal(
-            order_id=order.pk,
-            lines=[RequestedLine("KEU-001", 1)],
-            iban=IBAN,
-            account_holder=HOLDER,
-            channel="api",
-        )
+        withdraw_one(order, "KEU-001")
     old_key = settings.SECRET_KEY
     settings.SECRET_KEY = "rotated-" + "k" * 50
     settings.SECRET_KEY_FALLBACKS = [old_key]
@@ -461,13 +455,7 @@ def test_sealed_email_survives_a_secret_key_rotation(django_capture_on_commit_ca
     assert "/withdrawals/" in email.body and "token=" in email.body
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        receive_withdrawal(
-            order_id=order.pk,
-            lines=[RequestedLine("KEU-002", 1)],
-            iban=IBAN,
-            account_holder=HOLDER,
-            channel="api",
-        )
+        withdraw_one(order, "KEU-002")
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "rotated-again-" + "k" * 50, []
     mail.outbox.clear()
     for callback in callbacks:
